@@ -1,0 +1,126 @@
+// `uce`: command-line shell over uce_core / uce_model. Errors: exit 1 (2 for usage) and one
+// line on stderr starting with "error:".
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <iostream>
+
+#include "command.h"
+#include "uce/core/error.h"
+
+namespace uce::cli {
+
+std::vector<Command>& registry() {
+  static std::vector<Command> commands;
+  return commands;
+}
+
+Options::Options(const Args& args, const std::vector<std::string>& flags,
+                 const std::vector<std::string>& valued) {
+  auto contains = [](const std::vector<std::string>& v, const std::string& s) {
+    for (const auto& x : v)
+      if (x == s) return true;
+    return false;
+  };
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a.rfind("--", 0) == 0 && a.size() > 2) {
+      std::string key = a.substr(2), value;
+      size_t eq = key.find('=');
+      if (eq != std::string::npos) {
+        value = key.substr(eq + 1);
+        key = key.substr(0, eq);
+      } else if (contains(valued, key)) {
+        if (i + 1 >= args.size())
+          throw Error(ErrorKind::InvalidArgument, "", "option --" + key + " needs a value");
+        value = args[++i];
+      } else if (!contains(flags, key)) {
+        throw Error(ErrorKind::InvalidArgument, "", "unknown option --" + key);
+      }
+      if (eq != std::string::npos && !contains(valued, key) && !contains(flags, key))
+        throw Error(ErrorKind::InvalidArgument, "", "unknown option --" + key);
+      values_.emplace_back(key, value);
+    } else {
+      positional_.push_back(a);
+    }
+  }
+}
+
+bool Options::has(const std::string& key) const {
+  for (const auto& kv : values_)
+    if (kv.first == key) return true;
+  return false;
+}
+
+std::string Options::get(const std::string& key, const std::string& def) const {
+  for (auto it = values_.rbegin(); it != values_.rend(); ++it)
+    if (it->first == key) return it->second;
+  return def;
+}
+
+std::string Options::require(const std::string& key) const {
+  if (!has(key)) throw Error(ErrorKind::InvalidArgument, "", "missing required option --" + key);
+  return get(key);
+}
+
+long long Options::getInt(const std::string& key, long long def) const {
+  if (!has(key)) return def;
+  std::string v = get(key);
+  char* end = nullptr;
+  long long x = std::strtoll(v.c_str(), &end, 10);
+  if (v.empty() || *end != '\0')
+    throw Error(ErrorKind::InvalidArgument, "", "--" + key + " expects an integer, got '" + v + "'");
+  return x;
+}
+
+double Options::getDouble(const std::string& key, double def) const {
+  if (!has(key)) return def;
+  std::string v = get(key);
+  char* end = nullptr;
+  double x = std::strtod(v.c_str(), &end);
+  if (v.empty() || *end != '\0')
+    throw Error(ErrorKind::InvalidArgument, "", "--" + key + " expects a number, got '" + v + "'");
+  return x;
+}
+
+static void usage(std::FILE* to) {
+  std::fprintf(to, "usage: uce <command> [options]\n       uce --version\n\ncommands:\n");
+  for (const auto& c : registry()) std::fprintf(to, "  %-10s %s\n", c.name, c.summary);
+}
+
+}  // namespace uce::cli
+
+int main(int argc, char** argv) {
+  using namespace uce::cli;
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  std::string cmd = argv[1];
+  if (cmd == "--version" || cmd == "version") {
+    std::printf("uce %s\n", UCE_VERSION);
+    return 0;
+  }
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    usage(stdout);
+    return 0;
+  }
+  Args args(argv + 2, argv + argc);
+  for (const auto& c : registry()) {
+    if (cmd != c.name) continue;
+    try {
+      return c.run(args);
+    } catch (const uce::Error& e) {
+      std::fprintf(stderr, "error: %s\n", e.what());
+      return e.kind() == uce::ErrorKind::InvalidArgument ? 2 : 1;
+    } catch (const std::bad_alloc&) {
+      std::fprintf(stderr, "error: out of memory\n");
+      return 1;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "error: %s\n", e.what());
+      return 1;
+    }
+  }
+  std::fprintf(stderr, "error: unknown command '%s' (see uce --help)\n", cmd.c_str());
+  return 2;
+}

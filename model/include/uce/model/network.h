@@ -1,0 +1,73 @@
+#pragma once
+// The UCE network (UCE_SPEC section 4) as a LibTorch module whose parameter names are exactly
+// the public release's state-dict keys, so released weights load as they are.
+// Layout is batch-first: tokens [batch, seq] int64, activations [batch, seq, d_model].
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <string>
+
+#include "uce/model/torch_file.h"
+
+namespace uce::model {
+
+// Dimensions of a UCE network. Everything but nhead is inferred from state-dict shapes.
+struct UceConfig {
+  int64_t nTokens = 145469;   // rows of pe_embedding
+  int64_t tokenDim = 5120;    // protein-embedding size (ESM2-15B)
+  int64_t dModel = 1280;
+  int64_t dHid = 5120;        // transformer feed-forward width
+  int64_t outputDim = 1280;   // cell-embedding size
+  int64_t nLayers = 4;
+  int64_t nHead = 20;         // not stored in the weights; 20 for both released models
+  int64_t decoderHidden = 1024;
+  int64_t maxLen = 1536;      // rows of pos_encoder.pe (pad_length)
+  int64_t geneHeadDim = 1280; // width of gene_embedding_layer output (release hard-codes 1280)
+  bool trainingHead = true;   // gene_embedding_layer + binary_decoder present
+  std::string describe() const;
+};
+
+// Reads dimensions from a state dict; throws uce::Error naming `file` and the first missing
+// key or mismatched shape.
+UceConfig inferConfig(const NamedTensors& stateDict, const std::string& file, int64_t nHead = 20);
+
+class UceNetworkImpl : public torch::nn::Module {
+ public:
+  explicit UceNetworkImpl(const UceConfig& config);
+
+  // Cell embeddings, L2-normalised: tokens [B, L] int64, keyMask [B, L] bool (true = real
+  // token). Returns [B, outputDim] float32. Padded keys are excluded from attention, so a
+  // cell's embedding does not depend on the other cells in its batch.
+  torch::Tensor embed(const torch::Tensor& tokens, const torch::Tensor& keyMask);
+  // Transformer output for every position: [B, L, d_model].
+  torch::Tensor encode(const torch::Tensor& tokens, const torch::Tensor& keyMask);
+  // Un-normalised decoder output of the CLS position: [B, outputDim].
+  torch::Tensor decodeCls(const torch::Tensor& encoded);
+  // Training head: logit that each gene is expressed. cellEmb [B, outputDim],
+  // geneTokens [B, G] int64 -> [B, G].
+  torch::Tensor geneLogits(const torch::Tensor& cellEmb, const torch::Tensor& geneTokens);
+
+  // Copies a state dict in; every key of the module must be present with the same shape
+  // (pe_embedding may be skipped when tokens come separately). Throws uce::Error.
+  void loadStateDict(const NamedTensors& stateDict, const std::string& file, bool requireTokens = true);
+  // Replaces the token table (e.g. from all_tokens.torch) [nTokens, tokenDim].
+  void setTokenTable(const torch::Tensor& table);
+  const UceConfig& config() const { return config_; }
+
+  torch::nn::Embedding pe_embedding{nullptr};
+  torch::nn::Sequential encoder{nullptr};
+  torch::nn::Sequential decoder{nullptr};
+  torch::nn::Sequential gene_embedding_layer{nullptr};
+  torch::nn::Sequential binary_decoder{nullptr};
+
+ private:
+  UceConfig config_;
+  torch::Tensor pe_;  // [maxLen, 1, d_model] sinusoidal, registered as pos_encoder.pe
+  torch::nn::ModuleList layers_{nullptr};
+};
+TORCH_MODULE(UceNetwork);
+
+// Sinusoidal position table [maxLen, 1, d] of UCE_SPEC section 4.
+torch::Tensor sinusoidalPositions(int64_t maxLen, int64_t d);
+
+}  // namespace uce::model

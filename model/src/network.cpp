@@ -1,0 +1,236 @@
+#include "uce/model/network.h"
+
+#include <cmath>
+#include <map>
+#include <sstream>
+
+#include "uce/core/error.h"
+
+namespace uce::model {
+namespace {
+
+// PyTorch's nn.MultiheadAttention with packed q/k/v projections; parameter names match.
+struct SelfAttentionImpl : torch::nn::Module {
+  SelfAttentionImpl(int64_t d, int64_t heads) : d(d), heads(heads) {
+    in_proj_weight = register_parameter("in_proj_weight", torch::empty({3 * d, d}));
+    in_proj_bias = register_parameter("in_proj_bias", torch::zeros({3 * d}));
+    out_proj = register_module("out_proj", torch::nn::Linear(d, d));
+    torch::nn::init::xavier_uniform_(in_proj_weight);
+  }
+  // x [B, L, d], keyMask [B, L] bool (true = attend).
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& keyMask) {
+    const int64_t B = x.size(0), L = x.size(1), hd = d / heads;
+    auto qkv = torch::nn::functional::linear(x, in_proj_weight, in_proj_bias)
+                   .view({B, L, 3, heads, hd})
+                   .permute({2, 0, 3, 1, 4});  // [3, B, H, L, hd]
+    auto q = qkv[0], k = qkv[1], v = qkv[2];
+    auto scores = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(hd));
+    // Padded keys are excluded (the release adds +1 to them instead; see UCE_SPEC 4).
+    auto bias = torch::zeros({B, 1, 1, L}, scores.options())
+                    .masked_fill(keyMask.logical_not().view({B, 1, 1, L}),
+                                 -std::numeric_limits<float>::infinity());
+    auto attn = torch::softmax(scores + bias, -1);
+    auto out = torch::matmul(attn, v).permute({0, 2, 1, 3}).reshape({B, L, d});
+    return out_proj->forward(out);
+  }
+  int64_t d, heads;
+  torch::Tensor in_proj_weight, in_proj_bias;
+  torch::nn::Linear out_proj{nullptr};
+};
+TORCH_MODULE(SelfAttention);
+
+// nn.TransformerEncoderLayer defaults: post-norm, ReLU, eps 1e-5; dropout only in training.
+struct EncoderLayerImpl : torch::nn::Module {
+  EncoderLayerImpl(int64_t d, int64_t heads, int64_t hid) {
+    self_attn = register_module("self_attn", SelfAttention(d, heads));
+    linear1 = register_module("linear1", torch::nn::Linear(d, hid));
+    linear2 = register_module("linear2", torch::nn::Linear(hid, d));
+    norm1 = register_module("norm1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(1e-5)));
+    norm2 = register_module("norm2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(1e-5)));
+  }
+  torch::Tensor forward(torch::Tensor x, const torch::Tensor& keyMask) {
+    const double p = is_training() ? 0.05 : 0.0;
+    x = norm1(x + torch::dropout(self_attn->forward(x, keyMask), p, is_training()));
+    auto ff = linear2(torch::dropout(torch::relu(linear1(x)), p, is_training()));
+    return norm2(x + torch::dropout(ff, p, is_training()));
+  }
+  SelfAttention self_attn{nullptr};
+  torch::nn::Linear linear1{nullptr}, linear2{nullptr};
+  torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
+};
+TORCH_MODULE(EncoderLayer);
+
+torch::nn::LayerNorm layerNorm(int64_t d) {
+  return torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(1e-5));
+}
+
+// Linear, LayerNorm, GELU, Dropout: the release's full_block (children named "0" and "1").
+struct FullBlockImpl : torch::nn::Module {
+  FullBlockImpl(int64_t in, int64_t out) {
+    linear = register_module("0", torch::nn::Linear(in, out));
+    norm = register_module("1", layerNorm(out));
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    return torch::dropout(torch::gelu(norm(linear(x))), 0.1, is_training());
+  }
+  torch::nn::Linear linear{nullptr};
+  torch::nn::LayerNorm norm{nullptr};
+};
+TORCH_MODULE(FullBlock);
+
+FullBlock fullBlock(int64_t in, int64_t out) { return FullBlock(in, out); }
+
+// Container modules so that names read "pos_encoder.pe" and "transformer_encoder.layers.k".
+struct HolderImpl : torch::nn::Module {};
+TORCH_MODULE(Holder);
+
+std::string shapeOf(const torch::Tensor& t) {
+  std::ostringstream o;
+  o << t.sizes();
+  return o.str();
+}
+
+}  // namespace
+
+std::string UceConfig::describe() const {
+  std::ostringstream o;
+  o << nLayers << " layers, d_model " << dModel << ", " << nHead << " heads, d_hid " << dHid
+    << ", token_dim " << tokenDim << ", output " << outputDim << ", " << nTokens << " tokens";
+  return o.str();
+}
+
+torch::Tensor sinusoidalPositions(int64_t maxLen, int64_t d) {
+  auto position = torch::arange(maxLen, torch::kFloat).unsqueeze(1);
+  auto divTerm = torch::exp(torch::arange(0, d, 2, torch::kFloat) * (-std::log(10000.0) / d));
+  auto pe = torch::zeros({maxLen, 1, d});
+  pe.index_put_({torch::indexing::Slice(), 0, torch::indexing::Slice(0, torch::indexing::None, 2)},
+                torch::sin(position * divTerm));
+  pe.index_put_({torch::indexing::Slice(), 0, torch::indexing::Slice(1, torch::indexing::None, 2)},
+                torch::cos(position * divTerm));
+  return pe;
+}
+
+UceConfig inferConfig(const NamedTensors& sd, const std::string& file, int64_t nHead) {
+  std::map<std::string, torch::Tensor> m(sd.begin(), sd.end());
+  auto need = [&](const std::string& key, int64_t dims) -> const torch::Tensor& {
+    auto it = m.find(key);
+    if (it == m.end())
+      uce::fail(uce::ErrorKind::Format, file,
+                "not a UCE state dict: key '" + key + "' is missing");
+    if (it->second.dim() != dims)
+      uce::fail(uce::ErrorKind::Format, file,
+                "not a UCE state dict: '" + key + "' has shape " + shapeOf(it->second) +
+                    ", expected " + std::to_string(dims) + " dimensions");
+    return it->second;
+  };
+  UceConfig c;
+  c.nHead = nHead;
+  const auto& enc = need("encoder.0.weight", 2);
+  c.dModel = enc.size(0);
+  c.tokenDim = enc.size(1);
+  if (m.count("pe_embedding.weight")) c.nTokens = need("pe_embedding.weight", 2).size(0);
+  c.dHid = need("transformer_encoder.layers.0.linear1.weight", 2).size(0);
+  c.decoderHidden = need("decoder.0.0.weight", 2).size(0);
+  c.outputDim = need("decoder.3.weight", 2).size(0);
+  c.maxLen = m.count("pos_encoder.pe") ? need("pos_encoder.pe", 3).size(0) : 1536;
+  c.nLayers = 0;
+  while (m.count("transformer_encoder.layers." + std::to_string(c.nLayers) + ".linear1.weight")) ++c.nLayers;
+  c.trainingHead = m.count("binary_decoder.3.weight") > 0;
+  if (c.trainingHead) c.geneHeadDim = need("gene_embedding_layer.0.weight", 2).size(0);
+  if (c.nHead <= 0 || c.dModel % c.nHead != 0)
+    uce::fail(uce::ErrorKind::InvalidArgument, file,
+              "d_model " + std::to_string(c.dModel) + " is not divisible by nhead " + std::to_string(c.nHead));
+  return c;
+}
+
+UceNetworkImpl::UceNetworkImpl(const UceConfig& c) : config_(c) {
+  pe_embedding = register_module("pe_embedding", torch::nn::Embedding(c.nTokens, c.tokenDim));
+  pe_embedding->weight.set_requires_grad(false);  // frozen protein embeddings
+  encoder = register_module("encoder", torch::nn::Sequential(torch::nn::Linear(c.tokenDim, c.dModel),
+                                                             torch::nn::GELU(), layerNorm(c.dModel)));
+  auto pos = register_module("pos_encoder", Holder());
+  pe_ = pos->register_buffer("pe", sinusoidalPositions(c.maxLen, c.dModel));
+  auto te = register_module("transformer_encoder", Holder());
+  layers_ = te->register_module("layers", torch::nn::ModuleList());
+  for (int64_t k = 0; k < c.nLayers; ++k) layers_->push_back(EncoderLayer(c.dModel, c.nHead, c.dHid));
+  decoder = register_module("decoder", torch::nn::Sequential(
+      fullBlock(c.dModel, c.decoderHidden), fullBlock(c.decoderHidden, c.outputDim),
+      fullBlock(c.outputDim, c.outputDim), torch::nn::Linear(c.outputDim, c.outputDim)));
+  if (c.trainingHead) {
+    gene_embedding_layer = register_module(
+        "gene_embedding_layer", torch::nn::Sequential(torch::nn::Linear(c.tokenDim, c.geneHeadDim),
+                                                      torch::nn::GELU(), layerNorm(c.geneHeadDim)));
+    binary_decoder = register_module("binary_decoder", torch::nn::Sequential(
+        fullBlock(c.outputDim + c.geneHeadDim, 2048), fullBlock(2048, 512), fullBlock(512, 128),
+        torch::nn::Linear(128, 1)));
+  }
+}
+
+torch::Tensor UceNetworkImpl::encode(const torch::Tensor& tokens, const torch::Tensor& keyMask) {
+  const int64_t L = tokens.size(1);
+  if (L > config_.maxLen)
+    uce::fail(uce::ErrorKind::InvalidArgument, "",
+              "sentence of " + std::to_string(L) + " tokens exceeds the model's " +
+                  std::to_string(config_.maxLen) + " positions");
+  auto x = torch::nn::functional::normalize(
+      pe_embedding(tokens), torch::nn::functional::NormalizeFuncOptions().dim(-1));
+  x = encoder->forward(x) * std::sqrt(static_cast<double>(config_.dModel));
+  x = x + pe_.slice(0, 0, L).squeeze(1).unsqueeze(0);  // [1, L, d]
+  for (const auto& layer : *layers_) x = layer->as<EncoderLayer>()->forward(x, keyMask);
+  return x;
+}
+
+torch::Tensor UceNetworkImpl::decodeCls(const torch::Tensor& encoded) {
+  return decoder->forward(encoded.select(1, 0));
+}
+
+torch::Tensor UceNetworkImpl::embed(const torch::Tensor& tokens, const torch::Tensor& keyMask) {
+  auto out = decodeCls(encode(tokens, keyMask));
+  return torch::nn::functional::normalize(out, torch::nn::functional::NormalizeFuncOptions().dim(1));
+}
+
+torch::Tensor UceNetworkImpl::geneLogits(const torch::Tensor& cellEmb, const torch::Tensor& geneTokens) {
+  if (!config_.trainingHead)
+    uce::fail(uce::ErrorKind::InvalidArgument, "", "this model has no training head (binary_decoder)");
+  auto genes = torch::nn::functional::normalize(
+      pe_embedding(geneTokens), torch::nn::functional::NormalizeFuncOptions().dim(-1));
+  auto g = gene_embedding_layer->forward(genes);  // [B, G, geneHeadDim]
+  auto c = cellEmb.unsqueeze(1).expand({-1, geneTokens.size(1), -1});
+  return binary_decoder->forward(torch::cat({c, g}, -1)).squeeze(-1);
+}
+
+void UceNetworkImpl::loadStateDict(const NamedTensors& sd, const std::string& file, bool requireTokens) {
+  std::map<std::string, torch::Tensor> given(sd.begin(), sd.end());
+  torch::NoGradGuard noGrad;
+  auto assign = [&](const std::string& name, torch::Tensor& dst) {
+    auto it = given.find(name);
+    if (it == given.end()) {
+      if (name == "pe_embedding.weight" && !requireTokens) return;
+      if (name == "pos_encoder.pe") return;  // recomputed: it is a fixed function of the shape
+      uce::fail(uce::ErrorKind::Format, file, "state dict does not match the model: key '" + name + "' is missing");
+    }
+    if (!it->second.sizes().equals(dst.sizes()))
+      uce::fail(uce::ErrorKind::Format, file,
+                "state dict does not match the model: '" + name + "' has shape " + shapeOf(it->second) +
+                    " but the model expects " + shapeOf(dst));
+    dst.copy_(it->second.to(dst.dtype()));
+  };
+  for (auto& p : named_parameters(true)) assign(p.key(), p.value());
+  for (auto& b : named_buffers(true)) assign(b.key(), b.value());
+}
+
+void UceNetworkImpl::setTokenTable(const torch::Tensor& table) {
+  if (table.dim() != 2 || table.size(1) != config_.tokenDim)
+    uce::fail(uce::ErrorKind::Format, "",
+              "token table has shape " + shapeOf(table) + " but the model's token_dim is " +
+                  std::to_string(config_.tokenDim));
+  torch::NoGradGuard noGrad;
+  if (table.size(0) != pe_embedding->weight.size(0)) {
+    pe_embedding->weight.set_data(table.to(torch::kFloat).contiguous().clone());
+    config_.nTokens = table.size(0);
+  } else {
+    pe_embedding->weight.copy_(table);
+  }
+}
+
+}  // namespace uce::model
