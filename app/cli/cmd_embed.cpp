@@ -1,0 +1,70 @@
+// uce embed: zero-shot UCE embeddings of a dataset into obsm["X_uce"].
+// Options mirror the public release's eval_single_anndata.py where they overlap.
+#include <cstdio>
+
+#include "command.h"
+#include "uce/core/error.h"
+#include "uce/model/embedder.h"
+
+namespace uce::cli {
+namespace {
+
+int runEmbed(const Args& args) {
+  Options o(args, {"in-place", "quiet"},
+            {"adata", "out", "species", "assets", "model", "nlayers", "nhead", "batch-size", "device",
+             "seed", "gene-column", "precision", "counts", "sample-size", "pad-length",
+             "min-cells-per-gene", "min-genes-per-cell", "threads", "chunk-cells"});
+  model::EmbedOptions e;
+  e.input = o.require("adata");
+  e.inPlace = o.has("in-place");
+  e.output = e.inPlace ? e.input : o.require("out");
+  e.species = o.get("species", "human");
+  e.assetsDir = o.require("assets");
+  e.modelFile = o.get("model");
+  e.nLayers = o.getInt("nlayers", -1);
+  e.nHead = o.getInt("nhead", 0);
+  e.batchSize = static_cast<int>(o.getInt("batch-size", 32));
+  e.device = o.get("device", "auto");
+  e.seed = static_cast<uint64_t>(o.getInt("seed", 0));
+  e.geneColumn = o.get("gene-column");
+  e.precision = o.get("precision", "fp32");
+  e.countsKey = o.get("counts");
+  e.sampleSize = static_cast<int>(o.getInt("sample-size", 1024));
+  e.padLength = static_cast<int>(o.getInt("pad-length", 1536));
+  e.minCellsPerGene = static_cast<int>(o.getInt("min-cells-per-gene", 10));
+  e.minGenesPerCell = static_cast<int>(o.getInt("min-genes-per-cell", 25));
+  e.threads = static_cast<int>(o.getInt("threads", 0));
+  e.chunkCells = o.getInt("chunk-cells", 2048);
+  const bool quiet = o.has("quiet");
+  int lastPct = -1;
+  auto progress = [&](const model::EmbedProgress& p) {
+    if (quiet || p.cellsTotal == 0) return true;
+    int pct = static_cast<int>(100 * p.cellsDone / p.cellsTotal);
+    if (pct != lastPct) {
+      std::fprintf(stderr, "\r%s: %lld / %lld cells (%d%%)", p.stage.c_str(), static_cast<long long>(p.cellsDone),
+                   static_cast<long long>(p.cellsTotal), pct);
+      if (p.cellsPerSecond > 0) std::fprintf(stderr, ", %.0f cells/s, ETA %.0f s   ", p.cellsPerSecond, p.etaSeconds);
+      lastPct = pct;
+    }
+    return true;
+  };
+  model::EmbedReport r = model::embedDataset(e, progress);
+  if (!quiet) std::fprintf(stderr, "\n");
+  for (const auto& w : r.warnings) std::fprintf(stderr, "%s\n", w.c_str());
+  std::printf("counts: %s (%s)\n", r.countsKey.c_str(), r.countsReason.c_str());
+  std::printf("genes: %lld, matched to %s protein embeddings: %lld, kept after filters: %lld\n",
+              static_cast<long long>(r.genes), e.species.c_str(), static_cast<long long>(r.genesMatched),
+              static_cast<long long>(r.genesKept));
+  std::printf("cells: %lld, embedded: %lld, dropped by the min-genes filter: %lld, without matched genes: %lld\n",
+              static_cast<long long>(r.cells), static_cast<long long>(r.cellsEmbedded),
+              static_cast<long long>(r.cellsDroppedFilter), static_cast<long long>(r.cellsNoMatchedGenes));
+  if (r.resumedFrom > 0) std::printf("resumed after %lld cells done earlier\n", static_cast<long long>(r.resumedFrom));
+  std::printf("model: %s on %s\n", r.modelSummary.c_str(), r.device.c_str());
+  std::printf("wrote obsm['X_uce'] to %s in %.1f s\n", e.output.c_str(), r.seconds);
+  return 0;
+}
+
+Registrar reg{{"embed", "zero-shot UCE embeddings of a dataset into obsm['X_uce']", runEmbed}};
+
+}  // namespace
+}  // namespace uce::cli

@@ -1,0 +1,60 @@
+#pragma once
+// Zero-shot embedding of a dataset with a UCE model: streams cells from the input in chunks,
+// builds cell sentences on worker threads, runs the network in batches on CPU or CUDA and
+// writes obsm["X_uce"] (float32, [cells, output_dim]) to a new .h5ad (or in place).
+// Progress is reported through a callback that can cancel; an interrupted run resumes from
+// "<output>.uce-resume" when started again with the same options.
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace uce::model {
+
+struct EmbedOptions {
+  std::string input;             // .h5ad, 10x .h5, MTX folder or CSV
+  std::string output;            // .h5ad to write; == input (or inPlace) adds X_uce in place
+  bool inPlace = false;
+  std::string species = "human";
+  std::string assetsDir;         // release layout: species_offsets.pkl, species_chrom.csv, ...
+  std::string modelFile;         // state dict (torch.save); "" = <assetsDir>/model.torch
+  int64_t nLayers = -1;          // -1 = from the weights; else must match them
+  int64_t nHead = 0;             // 0 = manifest's value or 20 (the released models)
+  int batchSize = 32;            // cells per forward pass
+  std::string device = "auto";   // cpu | cuda | auto
+  std::string precision = "fp32";  // fp32 | bf16 (CUDA only)
+  uint64_t seed = 0;             // sentence sampling; a cell's sentence depends on (seed, row)
+  std::string geneColumn;        // var column with gene symbols; "" = var_names
+  std::string countsKey;         // "" = guess (layers/counts, raw/X, X)
+  int sampleSize = 1024;
+  int padLength = 1536;
+  int minCellsPerGene = 10;      // release filter: genes seen in >= 10 cells
+  int minGenesPerCell = 25;      // release filter: cells with >= 25 expressed genes
+  int threads = 0;               // tokenizer threads; 0 = hardware concurrency
+  int64_t chunkCells = 2048;     // cells read from disk at a time
+};
+
+struct EmbedProgress {
+  int64_t cellsDone = 0;   // input rows handled (embedded or dropped)
+  int64_t cellsTotal = 0;
+  double cellsPerSecond = 0;
+  double etaSeconds = 0;
+  std::string stage;       // "counting genes", "embedding", "writing"
+};
+
+struct EmbedReport {
+  int64_t cells = 0, cellsEmbedded = 0, cellsDroppedFilter = 0, cellsNoMatchedGenes = 0;
+  int64_t genes = 0, genesMatched = 0, genesKept = 0;
+  std::string countsKey, countsReason, device, modelSummary;
+  int64_t resumedFrom = 0;
+  double seconds = 0;
+  std::vector<std::string> warnings;
+};
+
+// Returns false from the callback to cancel: embed() then throws uce::Error(Cancelled) and
+// leaves the resume file, so the next run continues where this one stopped.
+using ProgressFn = std::function<bool(const EmbedProgress&)>;
+
+EmbedReport embedDataset(const EmbedOptions& options, const ProgressFn& progress = {});
+
+}  // namespace uce::model

@@ -1,0 +1,434 @@
+#include "uce/model/embedder.h"
+
+#include <ATen/autocast_mode.h>
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+#include <thread>
+#include <unistd.h>
+
+#include "uce/core/dataset.h"
+#include "uce/core/error.h"
+#include "uce/core/h5ad_writer.h"
+#include "uce/core/inspect.h"
+#include "uce/core/sha256.h"
+#include "uce/model/assets.h"
+#include "uce/model/network.h"
+#include "uce/model/tokenizer.h"
+#include "uce/model/torch_file.h"
+
+namespace uce::model {
+namespace fs = std::filesystem;
+namespace {
+
+// Autocast for CUDA matmuls; the API was renamed in LibTorch 2.4.
+void setCudaAutocast(bool on) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  at::autocast::set_autocast_enabled(at::kCUDA, on);
+  at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+#else
+  at::autocast::set_enabled(on);
+  at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+#endif
+  if (!on) at::autocast::clear_cache();
+}
+
+std::string upper(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// Gene symbols of the counts matrix: var_names or the chosen var column.
+std::vector<std::string> geneSymbols(const Dataset& ds, const std::string& countsKey, const std::string& column) {
+  const DataFrame& var = ds.varFor(countsKey);
+  std::vector<std::string> names;
+  if (column.empty()) {
+    names = var.index;
+  } else {
+    const Column* c = var.find(column);
+    if (!c) {
+      std::string known;
+      for (const auto& col : var.columns) known += (known.empty() ? "" : ", ") + col.name;
+      fail(ErrorKind::InvalidArgument, ds.path(),
+           "no var column '" + column + "' (var columns: " + (known.empty() ? "none" : known) + ")");
+    }
+    for (size_t i = 0; i < c->size(); ++i) names.push_back(c->valueAsString(i));
+  }
+  if (ensemblFraction(names) > 0.5) {
+    GeneColumnGuess g = guessGeneColumn(var);
+    std::string where = column.empty() ? "var_names" : "var['" + column + "']";
+    if (g.looksLike == "symbols")
+      fail(ErrorKind::InvalidArgument, ds.path(),
+           "genes in " + where + " look like Ensembl ids; UCE matches gene symbols: choose the column "
+           "with gene symbols (--gene-column " + g.column + ")");
+    fail(ErrorKind::InvalidArgument, ds.path(),
+         "genes in " + where + " look like Ensembl ids and no var column holds gene symbols; map the "
+         "ids to symbols (e.g. with the 10x features file or biomart) before embedding");
+  }
+  return names;
+}
+
+// The options that change the numbers; a resume file is only reused when they match.
+std::string runSignature(const EmbedOptions& o, const std::string& modelHash, const std::string& countsKey) {
+  std::string s = o.input + "|" + o.species + "|" + modelHash + "|" + countsKey + "|" + o.geneColumn + "|" +
+                  std::to_string(o.seed) + "|" + std::to_string(o.sampleSize) + "|" +
+                  std::to_string(o.padLength) + "|" + std::to_string(o.minCellsPerGene) + "|" +
+                  std::to_string(o.minGenesPerCell) + "|" + o.precision + "|" + std::to_string(o.nHead);
+  return sha256(s);
+}
+
+// "<output>.uce-resume": 64-byte signature, int64 output dim, int64 rows done, then rows done x
+// dim float32 (NaN rows for cells that were filtered out).
+class ResumeFile {
+ public:
+  ResumeFile(std::string path, std::string signature, int64_t dim)
+      : path_(std::move(path)), sig_(std::move(signature)), dim_(dim) {
+    std::ifstream in(path_, std::ios::binary);
+    char sig[64] = {};
+    int64_t dim2 = 0, rows = 0;
+    if (in.read(sig, 64) && in.read(reinterpret_cast<char*>(&dim2), 8) && in.read(reinterpret_cast<char*>(&rows), 8) &&
+        std::string(sig, 64) == sig_ && dim2 == dim_ && rows >= 0) {
+      auto size = fs::file_size(path_);
+      if (size >= 80 + static_cast<uint64_t>(rows * dim_) * 4) rowsDone_ = rows;
+    }
+    in.close();
+    if (rowsDone_ == 0) {
+      std::ofstream out(path_, std::ios::binary | std::ios::trunc);
+      if (!out) fail(ErrorKind::Io, path_, "cannot create the resume file");
+      writeHeader(out, 0);
+    } else {
+      fs::resize_file(path_, 80 + static_cast<uint64_t>(rowsDone_ * dim_) * 4);
+    }
+  }
+  int64_t rowsDone() const { return rowsDone_; }
+  void append(const float* rows, int64_t n) {
+    std::fstream f(path_, std::ios::binary | std::ios::in | std::ios::out);
+    f.seekp(80 + rowsDone_ * dim_ * 4);
+    f.write(reinterpret_cast<const char*>(rows), static_cast<std::streamsize>(n * dim_ * 4));
+    rowsDone_ += n;
+    f.seekp(0);
+    writeHeader(f, rowsDone_);
+    f.flush();
+    if (!f) fail(ErrorKind::Io, path_, "cannot write the resume file (disk full?)");
+  }
+  void read(int64_t row0, int64_t n, float* out) const {
+    std::ifstream in(path_, std::ios::binary);
+    in.seekg(80 + row0 * dim_ * 4);
+    in.read(reinterpret_cast<char*>(out), static_cast<std::streamsize>(n * dim_ * 4));
+    if (!in) fail(ErrorKind::Io, path_, "cannot read the resume file");
+  }
+  void remove() { fs::remove(path_); }
+
+ private:
+  void writeHeader(std::ostream& out, int64_t rows) {
+    out.write(sig_.data(), 64);
+    out.write(reinterpret_cast<const char*>(&dim_), 8);
+    out.write(reinterpret_cast<const char*>(&rows), 8);
+  }
+  std::string path_, sig_;
+  int64_t dim_;
+  int64_t rowsDone_ = 0;
+};
+
+torch::Device chooseDevice(const std::string& want) {
+  if (want == "cpu") return torch::kCPU;
+  if (want == "cuda") {
+    if (!torch::cuda::is_available())
+      fail(ErrorKind::InvalidArgument, "", "--device cuda asked for, but no CUDA device is available "
+                                           "(this build's LibTorch " TORCH_VERSION " may be CPU-only)");
+    return torch::kCUDA;
+  }
+  if (want != "auto") fail(ErrorKind::InvalidArgument, "", "--device must be cpu, cuda or auto");
+  return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+}
+
+}  // namespace
+
+EmbedReport embedDataset(const EmbedOptions& opt, const ProgressFn& progress) {
+  const auto t0 = std::chrono::steady_clock::now();
+  EmbedReport rep;
+  if (opt.assetsDir.empty()) fail(ErrorKind::InvalidArgument, "", "--assets DIR is required");
+  if (opt.batchSize <= 0 || opt.sampleSize <= 0 || opt.padLength < opt.sampleSize + 3)
+    fail(ErrorKind::InvalidArgument, "", "batch size and sample size must be positive, pad length > sample size");
+  const bool inPlace = opt.inPlace || (!opt.output.empty() && fs::exists(opt.output) && fs::exists(opt.input) &&
+                                       fs::equivalent(opt.input, opt.output));
+  if (opt.output.empty() && !inPlace) fail(ErrorKind::InvalidArgument, "", "--out FILE is required (or --in-place)");
+  const std::string output = inPlace ? opt.input : opt.output;
+
+  auto ds = openDataset(opt.input);
+  rep.cells = ds->cells();
+  CountsChoice counts = chooseCountsMatrix(*ds, opt.countsKey);
+  rep.countsKey = counts.key;
+  rep.countsReason = counts.reason;
+  const MatrixInfo mi = ds->matrix(counts.key);
+  rep.genes = mi.cols;
+  std::vector<std::string> symbols = geneSymbols(*ds, counts.key, opt.geneColumn);
+
+  // Tokens of the dataset's genes for this species.
+  AssetBundle assets(opt.assetsDir);
+  const SpeciesTokens& sp = assets.species(opt.species);
+  GeneTable table;
+  table.token.assign(static_cast<size_t>(mi.cols), -1);
+  table.chrom.assign(static_cast<size_t>(mi.cols), 0);
+  table.start.assign(static_cast<size_t>(mi.cols), 0);
+  int64_t noPosition = 0;
+  for (int64_t c = 0; c < mi.cols; ++c) {
+    const std::string g = upper(symbols[static_cast<size_t>(c)]);
+    auto it = sp.index.find(g);
+    if (it == sp.index.end()) continue;
+    auto pos = sp.chromPos.find(g);
+    if (pos == sp.chromPos.end()) { ++noPosition; continue; }
+    table.token[static_cast<size_t>(c)] = static_cast<int32_t>(sp.offset + it->second);
+    table.chrom[static_cast<size_t>(c)] = pos->second.first;
+    table.start[static_cast<size_t>(c)] = pos->second.second;
+    ++rep.genesMatched;
+  }
+  if (rep.genesMatched == 0)
+    fail(ErrorKind::InvalidArgument, ds->path(),
+         "none of the " + std::to_string(mi.cols) + " genes match a " + opt.species +
+             " protein embedding: check --species and --gene-column (first genes: " +
+             (symbols.empty() ? "" : symbols[0]) + (symbols.size() > 1 ? ", " + symbols[1] : "") + ")");
+  const double matchedShare = static_cast<double>(rep.genesMatched) / static_cast<double>(mi.cols);
+  if (matchedShare < 0.5)
+    rep.warnings.push_back("WARNING: only " + std::to_string(rep.genesMatched) + " of " + std::to_string(mi.cols) +
+                           " genes (" + std::to_string(static_cast<int>(matchedShare * 100)) +
+                           "%) match " + opt.species + " protein embeddings: is the species right?");
+  if (noPosition > 0)
+    rep.warnings.push_back(std::to_string(noPosition) + " genes have an embedding but no chromosome position and were left out");
+
+  // Pass 1 (release filter): genes expressed in >= minCellsPerGene cells.
+  std::vector<int64_t> cellsPerGene(static_cast<size_t>(mi.cols), 0);
+  if (opt.minCellsPerGene > 0) {
+    RowStream stream(*ds, counts.key, opt.chunkCells);
+    CsrBlock b;
+    while (stream.next(b)) {
+      for (size_t k = 0; k < b.indices.size(); ++k)
+        if (b.values[k] > 0) ++cellsPerGene[static_cast<size_t>(b.indices[k])];
+      if (progress && !progress({stream.rowsDone(), rep.cells, 0, 0, "counting genes"}))
+        fail(ErrorKind::Cancelled, ds->path(), "cancelled");
+    }
+  }
+  std::vector<uint8_t> geneKept(static_cast<size_t>(mi.cols), 1);
+  for (int64_t c = 0; c < mi.cols; ++c) {
+    if (cellsPerGene[static_cast<size_t>(c)] < opt.minCellsPerGene) {
+      geneKept[static_cast<size_t>(c)] = 0;
+      table.token[static_cast<size_t>(c)] = -1;
+    }
+    rep.genesKept += geneKept[static_cast<size_t>(c)] && table.token[static_cast<size_t>(c)] >= 0;
+  }
+  table.finalize();
+
+  // Model.
+  const std::string modelFile = opt.modelFile.empty() ? opt.assetsDir + "/model.torch" : opt.modelFile;
+  if (!fs::exists(modelFile)) fail(ErrorKind::Io, modelFile, "model file not found");
+  NamedTensors sd = loadTensorDict(modelFile);
+  int64_t nhead = opt.nHead > 0 ? opt.nHead : (assets.manifestNhead() > 0 ? assets.manifestNhead() : 20);
+  UceConfig cfg = inferConfig(sd, modelFile, nhead);
+  if (opt.nLayers > 0 && opt.nLayers != cfg.nLayers)
+    fail(ErrorKind::InvalidArgument, modelFile,
+         "--nlayers " + std::to_string(opt.nLayers) + " but the weights have " + std::to_string(cfg.nLayers) + " layers");
+  at::Tensor tokens = assets.tokenTable();
+  if (tokens.defined()) {
+    if (tokens.dim() != 2 || tokens.size(1) != cfg.tokenDim)
+      fail(ErrorKind::Format, opt.assetsDir + "/all_tokens.torch",
+           "token table does not fit the model (token_dim " + std::to_string(cfg.tokenDim) + ")");
+    if (tokens.size(0) == assets.chromTokenOffset()) {
+      // A table without chromosome rows: the release appends N(0,1) rows drawn after seed 23.
+      torch::manual_seed(23);
+      tokens = torch::cat({tokens.to(torch::kFloat), torch::normal(0, 1, {1895, cfg.tokenDim})}, 0);
+    }
+    cfg.nTokens = tokens.size(0);
+  } else if (!std::any_of(sd.begin(), sd.end(), [](const auto& kv) { return kv.first == "pe_embedding.weight"; })) {
+    fail(ErrorKind::Io, opt.assetsDir, "no all_tokens.torch here and the model carries no pe_embedding");
+  }
+  UceNetwork net(cfg);
+  net->loadStateDict(sd, modelFile, /*requireTokens=*/!tokens.defined());
+  sd.clear();
+  if (tokens.defined()) net->setTokenTable(tokens);
+  tokens = at::Tensor();
+  const int64_t maxToken = net->config().nTokens;
+  for (size_t c = 0; c < table.token.size(); ++c)
+    if (table.token[c] >= maxToken)
+      fail(ErrorKind::Format, opt.assetsDir, "gene token " + std::to_string(table.token[c]) +
+                                                 " is outside the model's token table (" + std::to_string(maxToken) + " rows)");
+  if (opt.padLength > cfg.maxLen)
+    fail(ErrorKind::InvalidArgument, "", "pad length exceeds the model's positions");
+  const torch::Device device = chooseDevice(opt.device);
+  rep.device = device.is_cuda() ? "cuda" : "cpu";
+  if (opt.precision != "fp32" && opt.precision != "bf16")
+    fail(ErrorKind::InvalidArgument, "", "--precision must be fp32 or bf16");
+  const bool bf16 = opt.precision == "bf16";
+  if (bf16 && !device.is_cuda())
+    rep.warnings.push_back("bf16 runs on CUDA only; using fp32 on the CPU");
+  net->eval();
+  net->to(device);
+  rep.modelSummary = cfg.describe();
+  const std::string modelHash = sha256File(modelFile);
+
+  SentenceOptions so;
+  so.sampleSize = opt.sampleSize;
+  so.padLength = opt.padLength;
+  so.chromTokenOffset = assets.chromTokenOffset();
+  so.seed = opt.seed;
+  const int threads = opt.threads > 0 ? opt.threads : std::max(1u, std::thread::hardware_concurrency());
+  const int64_t dim = cfg.outputDim;
+
+  // Pass 2: embed in chunks; progress is kept in the resume file.
+  ResumeFile resume(output + ".uce-resume", runSignature(opt, modelHash, counts.key), dim);
+  rep.resumedFrom = resume.rowsDone();
+  RowStream stream(*ds, counts.key, opt.chunkCells);
+  std::vector<int32_t> sentences;
+  std::vector<int> lengths;
+  std::vector<float> out;
+  CsrBlock block;
+  int64_t row = 0;
+  const auto tEmbed = std::chrono::steady_clock::now();
+  while (stream.next(block)) {
+    const int64_t n = block.rows();
+    if (row + n <= resume.rowsDone()) { row += n; continue; }  // done in an earlier run
+    const int64_t skip = std::max<int64_t>(0, resume.rowsDone() - row);
+    sentences.assign(static_cast<size_t>(n * opt.padLength), 0);
+    lengths.assign(static_cast<size_t>(n), 0);
+    // Tokenize on worker threads: cell i's sentence depends only on (seed, row0 + i).
+    std::vector<std::thread> pool;
+    std::vector<std::exception_ptr> errors(static_cast<size_t>(threads));
+    for (int t = 0; t < threads; ++t)
+      pool.emplace_back([&, t] {
+        try {
+          SentenceBuilder builder(table, so);
+          for (int64_t i = skip + t; i < n; i += threads) {
+            const int64_t a = block.indptr[static_cast<size_t>(i)], b = block.indptr[static_cast<size_t>(i + 1)];
+            int64_t expressed = 0;  // release filter: expressed genes among kept genes
+            for (int64_t k = a; k < b; ++k)
+              expressed += block.values[static_cast<size_t>(k)] > 0 && geneKept[static_cast<size_t>(block.indices[static_cast<size_t>(k)])];
+            if (expressed < opt.minGenesPerCell) { lengths[static_cast<size_t>(i)] = -1; continue; }
+            lengths[static_cast<size_t>(i)] = builder.build(block.indices.data() + a, block.values.data() + a, b - a,
+                                                            static_cast<uint64_t>(block.row0 + i),
+                                                            sentences.data() + i * opt.padLength);
+          }
+        } catch (...) {
+          errors[static_cast<size_t>(t)] = std::current_exception();
+        }
+      });
+    for (auto& th : pool) th.join();
+    for (auto& e : errors)
+      if (e) std::rethrow_exception(e);
+
+    out.assign(static_cast<size_t>((n - skip) * dim), std::numeric_limits<float>::quiet_NaN());
+    std::vector<int64_t> order;
+    for (int64_t i = skip; i < n; ++i) {
+      if (lengths[static_cast<size_t>(i)] > 0) order.push_back(i);
+      else if (lengths[static_cast<size_t>(i)] < 0) ++rep.cellsDroppedFilter;
+      else ++rep.cellsNoMatchedGenes;
+    }
+    // Similar lengths together: less padding per batch. Results do not depend on the batching.
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return lengths[static_cast<size_t>(a)] < lengths[static_cast<size_t>(b)]; });
+    torch::NoGradGuard noGrad;
+    for (size_t b0 = 0; b0 < order.size(); b0 += static_cast<size_t>(opt.batchSize)) {
+      const size_t b1 = std::min(order.size(), b0 + static_cast<size_t>(opt.batchSize));
+      const int64_t B = static_cast<int64_t>(b1 - b0);
+      int64_t L = 0;
+      for (size_t k = b0; k < b1; ++k) L = std::max<int64_t>(L, lengths[static_cast<size_t>(order[k])]);
+      auto tok = torch::zeros({B, L}, torch::kLong);
+      auto mask = torch::zeros({B, L}, torch::kBool);
+      auto tokA = tok.accessor<int64_t, 2>();
+      auto maskA = mask.accessor<bool, 2>();
+      for (int64_t r = 0; r < B; ++r) {
+        const int64_t cell = order[b0 + static_cast<size_t>(r)];
+        const int32_t* s = sentences.data() + cell * opt.padLength;
+        for (int64_t p = 0; p < L; ++p) {
+          tokA[r][p] = s[p];
+          maskA[r][p] = p < lengths[static_cast<size_t>(cell)];
+        }
+      }
+      torch::Tensor emb;
+      if (bf16 && device.is_cuda()) {
+        // Weights stay fp32; matmuls run in bf16 under autocast, the output is fp32.
+        setCudaAutocast(true);
+        emb = net->embed(tok.to(device), mask.to(device)).to(torch::kFloat);
+        setCudaAutocast(false);
+        emb = torch::nn::functional::normalize(emb, torch::nn::functional::NormalizeFuncOptions().dim(1));
+      } else {
+        emb = net->embed(tok.to(device), mask.to(device));
+      }
+      emb = emb.to(torch::kCPU).contiguous();
+      const float* e = emb.data_ptr<float>();
+      for (int64_t r = 0; r < B; ++r)
+        std::copy(e + r * dim, e + (r + 1) * dim, out.data() + (order[b0 + static_cast<size_t>(r)] - skip) * dim);
+      rep.cellsEmbedded += B;
+    }
+    resume.append(out.data(), n - skip);
+    row += n;
+    if (progress) {
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - tEmbed).count();
+      const double rate = secs > 0 ? static_cast<double>(row - rep.resumedFrom) / secs : 0;
+      if (!progress({row, rep.cells, rate, rate > 0 ? static_cast<double>(rep.cells - row) / rate : 0, "embedding"}))
+        fail(ErrorKind::Cancelled, ds->path(), "cancelled after " + std::to_string(row) + " cells; run again to resume");
+    }
+  }
+  if (progress) progress({rep.cells, rep.cells, 0, 0, "writing"});
+
+  // Write X_uce, the kept-cell flag and provenance.
+  std::vector<uint8_t> kept(static_cast<size_t>(rep.cells), 0);
+  auto provenance = [&](auto& w) {
+    w.setUns("uce/model_file", UnsValue::str(fs::path(modelFile).filename().string()));
+    w.setUns("uce/model_sha256", UnsValue::str(modelHash));
+    w.setUns("uce/model", UnsValue::str(cfg.describe()));
+    w.setUns("uce/species", UnsValue::str(opt.species));
+    w.setUns("uce/counts", UnsValue::str(counts.key));
+    w.setUns("uce/sample_size", UnsValue::integer(opt.sampleSize));
+    w.setUns("uce/seed", UnsValue::integer(static_cast<int64_t>(opt.seed)));
+    w.setUns("uce/min_cells_per_gene", UnsValue::integer(opt.minCellsPerGene));
+    w.setUns("uce/min_genes_per_cell", UnsValue::integer(opt.minGenesPerCell));
+    w.setUns("uce/genes_matched", UnsValue::integer(rep.genesMatched));
+    w.setUns("uce/precision", UnsValue::str(opt.precision));
+    w.setUns("uce/version", UnsValue::str(UCE_VERSION));
+  };
+  const int64_t block_ = 4096;
+  std::vector<float> buf;
+  if (ds->format() == "h5ad") {
+    ResultsWriter w(opt.input, output);
+    w.beginObsm("X_uce", dim);
+    for (int64_t r0 = 0; r0 < rep.cells; r0 += block_) {
+      const int64_t n = std::min(block_, rep.cells - r0);
+      buf.resize(static_cast<size_t>(n * dim));
+      resume.read(r0, n, buf.data());
+      for (int64_t i = 0; i < n; ++i) kept[static_cast<size_t>(r0 + i)] = !std::isnan(buf[static_cast<size_t>(i * dim)]);
+      w.writeObsmRows("X_uce", r0, buf.data(), n);
+    }
+    w.setObsColumn(Column::makeBools("uce_kept", kept));
+    provenance(w);
+    w.commit();
+  } else {
+    // 10x / MTX / CSV input: a new .h5ad with the counts as X, obs, var and X_uce.
+    H5adWriter w(output, mi.cols);
+    RowStream copy(*ds, counts.key, opt.chunkCells);
+    CsrBlock b;
+    while (copy.next(b)) w.appendRows(b);
+    DenseMatrix m;
+    m.rows = rep.cells;
+    m.cols = dim;
+    m.data.resize(static_cast<size_t>(rep.cells * dim));
+    resume.read(0, rep.cells, m.data.data());
+    for (int64_t i = 0; i < rep.cells; ++i) kept[static_cast<size_t>(i)] = !std::isnan(m.data[static_cast<size_t>(i * dim)]);
+    DataFrame obs = ds->obs();
+    obs.set(Column::makeBools("uce_kept", kept));
+    w.setObs(obs);
+    w.setVar(ds->varFor(counts.key));
+    w.setObsm("X_uce", m);
+    provenance(w);
+    w.commit();
+  }
+  resume.remove();
+  rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return rep;
+}
+
+}  // namespace uce::model
