@@ -60,7 +60,10 @@ int runEmbed(const Args& args) {
               static_cast<long long>(r.cellsDroppedFilter), static_cast<long long>(r.cellsNoMatchedGenes));
   if (r.resumedFrom > 0) std::printf("resumed after %lld cells done earlier\n", static_cast<long long>(r.resumedFrom));
   std::printf("model: %s on %s\n", r.modelSummary.c_str(), r.device.c_str());
-  std::printf("wrote obsm['X_uce'] to %s in %.1f s\n", e.output.c_str(), r.seconds);
+  std::printf("embedding pass: %.2f s (%.1f cells/s)\n", r.embedSeconds,
+              r.embedSeconds > 0 ? static_cast<double>(r.cells - r.resumedFrom) / r.embedSeconds : 0.0);
+  std::printf("wrote obsm['X_uce'] to %s in %.1f s (%.1f cells/s end to end)\n", e.output.c_str(), r.seconds,
+              r.seconds > 0 ? static_cast<double>(r.cells) / r.seconds : 0.0);
   return 0;
 }
 

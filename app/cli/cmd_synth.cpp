@@ -21,7 +21,10 @@ const char* kUsage =
     "                 [--gene-positions CSV] [--chunk-cells K (4096)] [--threads T (2)]\n"
     "                 [--species human,mouse] [--tissues kidney,lung,heart]\n"
     "                 [--single-dataset (= --species human --tissues kidney)]\n"
-    "                 [--no-assets] [--quiet]";
+    "                 [--no-assets] [--quiet]\n"
+    "Writes DIR/<species>_<tissue>.h5ad (raw UMI counts, obs cell_type, coarse_cell_type,\n"
+    "tissue, species, batch, disease) and DIR/assets/ (protein_embeddings/*.pt,\n"
+    "all_tokens.torch, species_offsets.pkl, species_chrom.csv, manifest.json).";
 
 std::vector<std::string> splitList(const std::string& s) {
   std::vector<std::string> out;
@@ -36,9 +39,13 @@ std::vector<std::string> splitList(const std::string& s) {
 }
 
 int runSynth(const Args& args) {
-  Options opt(args, {"single-dataset", "no-assets", "quiet"},
+  Options opt(args, {"single-dataset", "no-assets", "quiet", "help"},
               {"out", "cells", "seed", "genes", "token-dim", "gene-positions", "chunk-cells",
                "threads", "species", "tissues"});
+  if (opt.has("help")) {
+    std::printf("%s\n", kUsage);
+    return 0;
+  }
   if (!opt.positional().empty() || !opt.has("out"))
     throw Error(ErrorKind::InvalidArgument, "", kUsage);
   SynthOptions so;

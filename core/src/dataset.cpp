@@ -1,6 +1,7 @@
 #include <hdf5.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <cmath>
 #include <filesystem>
@@ -54,6 +55,10 @@ std::string UnsValue::toString() const {
 }
 
 const DataFrame& Dataset::varFor(const std::string&) const { return var(); }
+
+void Dataset::readRowsInto(const std::string& key, int64_t row0, int64_t n, CsrBlock& out) const {
+  out = readRows(key, row0, n);
+}
 
 MatrixInfo Dataset::matrix(const std::string& key) const {
   std::string known;
@@ -203,12 +208,65 @@ RowStream::RowStream(const Dataset& ds, std::string key, int64_t blockRows)
 bool RowStream::next(CsrBlock& out) {
   if (pos_ >= total_) return false;
   int64_t n = std::min(blockRows_, total_ - pos_);
-  out = ds_.readRows(key_, pos_, n);
+  ds_.readRowsInto(key_, pos_, n, out);
   pos_ += n;
   return true;
 }
 
+// Branch-free scans that the compiler vectorises (100 M entries in a few tens of ms, against
+// about 0.15 s for the early-exit loops); validateBlock runs the plain loops only to name the
+// first bad entry.
+namespace {
+bool anyIndexOutside(const int32_t* p, size_t n, int64_t ncols) {
+  // Negative indices wrap to values >= limit.
+  const auto limit = static_cast<uint32_t>(std::clamp<int64_t>(ncols, 0, UINT32_MAX));
+  uint32_t bad = 0;
+  size_t k = 0;
+  for (; k + 16 <= n; k += 16) {
+    uint32_t any = 0;
+    for (size_t j = 0; j < 16; ++j) any |= static_cast<uint32_t>(p[k + j]) >= limit;
+    bad |= any;
+  }
+  for (; k < n; ++k) bad |= static_cast<uint32_t>(p[k]) >= limit;
+  return bad != 0;
+}
+
+bool anyNonFinite(const float* v, size_t n) {
+  constexpr uint32_t kExponent = 0x7f800000u;  // all exponent bits set: Inf or NaN
+  auto nonFinite = [&](size_t k) {
+    uint32_t bits;
+    std::memcpy(&bits, v + k, sizeof bits);
+    return static_cast<uint32_t>((bits & kExponent) == kExponent);
+  };
+  uint32_t bad = 0;
+  size_t k = 0;
+  for (; k + 16 <= n; k += 16) {
+    uint32_t any = 0;
+    for (size_t j = 0; j < 16; ++j) any |= nonFinite(k + j);
+    bad |= any;
+  }
+  for (; k < n; ++k) bad |= nonFinite(k);
+  return bad != 0;
+}
+}  // namespace
+
+bool entriesValid(const int32_t* indices, const float* values, size_t n, int64_t ncols) {
+  return !anyIndexOutside(indices, n, ncols) && !anyNonFinite(values, n);
+}
+
 void validateBlock(const std::string& file, const std::string& key, const CsrBlock& b) {
+  validateIndptr(file, key, b);
+  if (anyIndexOutside(b.indices.data(), b.indices.size(), b.ncols))
+    for (size_t k = 0; k < b.indices.size(); ++k)
+      if (b.indices[k] < 0 || b.indices[k] >= b.ncols)
+        fail(ErrorKind::BadIndex, file,
+             "matrix '" + key + "': column index " + std::to_string(b.indices[k]) +
+                 " out of range [0, " + std::to_string(b.ncols) + ")");
+  if (anyNonFinite(b.values.data(), b.values.size()))
+    fail(ErrorKind::NotFinite, file, "matrix '" + key + "' contains NaN or infinite values");
+}
+
+void validateIndptr(const std::string& file, const std::string& key, const CsrBlock& b) {
   const int64_t rows = b.rows();
   if (rows < 0 || b.indptr.empty() || b.indptr[0] != 0)
     fail(ErrorKind::BadIndex, file, "matrix '" + key + "': indptr does not start at 0");
@@ -220,14 +278,6 @@ void validateBlock(const std::string& file, const std::string& key, const CsrBlo
     fail(ErrorKind::BadIndex, file,
          "matrix '" + key + "': indptr ends at " + std::to_string(b.indptr.back()) + " but " +
              std::to_string(b.nnz()) + " values are stored");
-  for (size_t k = 0; k < b.indices.size(); ++k)
-    if (b.indices[k] < 0 || b.indices[k] >= b.ncols)
-      fail(ErrorKind::BadIndex, file,
-           "matrix '" + key + "': column index " + std::to_string(b.indices[k]) +
-               " out of range [0, " + std::to_string(b.ncols) + ")");
-  for (float v : b.values)
-    if (!std::isfinite(v))
-      fail(ErrorKind::NotFinite, file, "matrix '" + key + "' contains NaN or infinite values");
 }
 
 void validateShape(const std::string& file, const DataFrame& obs, const DataFrame& var,

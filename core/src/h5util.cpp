@@ -133,6 +133,8 @@ bool readAttrBool(hid_t obj, const std::string& name, bool& out) {
   Handle type(H5Aget_type(attr));
   H5T_class_t cls = H5Tget_class(type);
   if (cls != H5T_INTEGER && cls != H5T_ENUM) return false;  // h5py writes numpy bool as enum
+  Handle space(H5Aget_space(attr));
+  if (H5Sget_simple_extent_npoints(space) != 1) return false;  // H5Aread would overrun v
   int8_t v = 0;
   if (H5Aread(attr, H5T_NATIVE_INT8, &v) < 0) return false;
   out = v != 0;

@@ -1,5 +1,7 @@
 #pragma once
 // Reader factories behind openDataset(); one file per format.
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -16,6 +18,12 @@ std::unique_ptr<Dataset> openDelimited(const std::string& path,     // delimited
 // Checks a block a reader produced: indptr monotone from 0 and ending at nnz, indices in
 // [0, ncols), values finite. Throws BadIndex / NotFinite naming file and matrix key.
 void validateBlock(const std::string& file, const std::string& key, const CsrBlock& block);
+// The two halves of validateBlock, for readers that check entries slice by slice while they
+// are still in cache: validateIndptr throws as validateBlock does for indptr; entriesValid is
+// true when every index is in [0, ncols) and every value finite (call validateBlock on the
+// block when it is false, for the message).
+void validateIndptr(const std::string& file, const std::string& key, const CsrBlock& block);
+bool entriesValid(const int32_t* indices, const float* values, size_t n, int64_t ncols);
 
 // Throws Empty when there are no cells or genes, DuplicateGenes when var names repeat
 // (naming the first repeated gene), Shape when obs/var lengths disagree with the matrix.

@@ -1,60 +1,27 @@
 #include "uce/model/asset_bundle.h"
 
-#include <torch/csrc/jit/serialization/export.h>
-#include <torch/csrc/jit/serialization/pickler.h>
-
 #include <filesystem>
 
 #include "uce/core/error.h"
+#include "uce/model/torch_file.h"
 
 namespace uce::model {
 
-namespace {
-
-// torch::pickle_save, but without the "torch.jit._pickle.restore_type_tag" wrappers it puts
-// around dicts: Python's torch.save of a plain dict writes none, and restricted unpicklers
-// (ours included) refuse that global.
-std::string torchSave(const c10::IValue& value) {
-  std::vector<char> pickle;
-  torch::jit::Pickler pickler(
-      [&](const char* buf, size_t n) { pickle.insert(pickle.end(), buf, buf + n); },
-      /*tensor_table=*/nullptr, /*type_renamer=*/nullptr, /*memoized_class_types=*/nullptr,
-      /*get_tensor_id=*/nullptr, /*tag_aggregates=*/false);
-  pickler.protocol();
-  pickler.pushIValue(value);
-  pickler.stop();
-  std::string out;
-  {
-    caffe2::serialize::PyTorchStreamWriter writer([&](const void* buf, size_t n) -> size_t {
-      out.append(static_cast<const char*>(buf), n);
-      return n;
-    });
-    torch::jit::writeArchiveAndTensors("data", pickle.data(), pickle.size(), pickler.tensorData(),
-                                       writer);
-    writer.writeEndOfFile();
-  }
-  return out;
-}
-
-}  // namespace
-
 std::string torchSaveEmbeddingDict(const std::vector<std::string>& keys, const float* data,
                                    int64_t dim) {
-  c10::Dict<std::string, at::Tensor> dict;
+  NamedTensors dict;
   dict.reserve(keys.size());
   for (size_t i = 0; i < keys.size(); ++i) {
     // One storage per gene, as the release has (no views into a shared buffer).
-    at::Tensor t = torch::from_blob(const_cast<float*>(data + static_cast<int64_t>(i) * dim), {dim},
-                                    torch::kFloat32)
-                       .clone();
-    dict.insert(keys[i], std::move(t));
+    dict.emplace_back(keys[i], torch::from_blob(const_cast<float*>(data + static_cast<int64_t>(i) * dim), {dim},
+                                                torch::kFloat32)
+                                   .clone());
   }
-  return torchSave(c10::IValue(dict));
+  return torchSaveTensorDict(dict);
 }
 
 std::string torchSaveMatrix(const float* data, int64_t rows, int64_t cols) {
-  at::Tensor t = torch::from_blob(const_cast<float*>(data), {rows, cols}, torch::kFloat32).clone();
-  return torchSave(c10::IValue(t));
+  return torchSaveTensor(torch::from_blob(const_cast<float*>(data), {rows, cols}, torch::kFloat32));
 }
 
 std::vector<std::string> writeAssetBundle(const SynthAssets& a, const std::string& dir) {

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <numeric>
 #include <thread>
 #include <unistd.h>
@@ -270,7 +271,13 @@ EmbedReport embedDataset(const EmbedOptions& opt, const ProgressFn& progress) {
   net->eval();
   net->to(device);
   rep.modelSummary = cfg.describe();
-  const std::string modelHash = sha256File(modelFile);
+  // Hashing a 2.6 GB model takes seconds: it runs beside the embedding and is only needed for
+  // the resume signature check below and the provenance at the end.
+  auto hashFuture = std::async(std::launch::async, [modelFile] { return sha256File(modelFile); });
+  // The resume file is reused only for the same model file (path, size, modification time).
+  const std::string modelStamp =
+      fs::absolute(modelFile).string() + ":" + std::to_string(fs::file_size(modelFile)) + ":" +
+      std::to_string(fs::last_write_time(modelFile).time_since_epoch().count());
 
   SentenceOptions so;
   so.sampleSize = opt.sampleSize;
@@ -281,7 +288,7 @@ EmbedReport embedDataset(const EmbedOptions& opt, const ProgressFn& progress) {
   const int64_t dim = cfg.outputDim;
 
   // Pass 2: embed in chunks; progress is kept in the resume file.
-  ResumeFile resume(output + ".uce-resume", runSignature(opt, modelHash, counts.key), dim);
+  ResumeFile resume(output + ".uce-resume", runSignature(opt, modelStamp, counts.key), dim);
   rep.resumedFrom = resume.rowsDone();
   RowStream stream(*ds, counts.key, opt.chunkCells);
   std::vector<int32_t> sentences;
@@ -373,10 +380,12 @@ EmbedReport embedDataset(const EmbedOptions& opt, const ProgressFn& progress) {
         fail(ErrorKind::Cancelled, ds->path(), "cancelled after " + std::to_string(row) + " cells; run again to resume");
     }
   }
+  rep.embedSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - tEmbed).count();
   if (progress) progress({rep.cells, rep.cells, 0, 0, "writing"});
 
   // Write X_uce, the kept-cell flag and provenance.
   std::vector<uint8_t> kept(static_cast<size_t>(rep.cells), 0);
+  const std::string modelHash = hashFuture.get();
   auto provenance = [&](auto& w) {
     w.setUns("uce/model_file", UnsValue::str(fs::path(modelFile).filename().string()));
     w.setUns("uce/model_sha256", UnsValue::str(modelHash));

@@ -1,5 +1,7 @@
 #include "uce/model/network.h"
 
+#include <torch/version.h>
+
 #include <cmath>
 #include <map>
 #include <sstream>
@@ -17,20 +19,29 @@ struct SelfAttentionImpl : torch::nn::Module {
     out_proj = register_module("out_proj", torch::nn::Linear(d, d));
     torch::nn::init::xavier_uniform_(in_proj_weight);
   }
-  // x [B, L, d], keyMask [B, L] bool (true = attend).
+  // x [B, L, d], keyMask [B, L] bool (true = attend), undefined when nothing is padded.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& keyMask) {
     const int64_t B = x.size(0), L = x.size(1), hd = d / heads;
     auto qkv = torch::nn::functional::linear(x, in_proj_weight, in_proj_bias)
                    .view({B, L, 3, heads, hd})
                    .permute({2, 0, 3, 1, 4});  // [3, B, H, L, hd]
     auto q = qkv[0], k = qkv[1], v = qkv[2];
-    auto scores = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(hd));
     // Padded keys are excluded (the release adds +1 to them instead; see UCE_SPEC 4).
-    auto bias = torch::zeros({B, 1, 1, L}, scores.options())
-                    .masked_fill(keyMask.logical_not().view({B, 1, 1, L}),
-                                 -std::numeric_limits<float>::infinity());
-    auto attn = torch::softmax(scores + bias, -1);
+#if TORCH_VERSION_MAJOR >= 2
+    // Fused attention (flash / memory-efficient kernels on CUDA). Without padding in the
+    // batch no mask is passed, which lets the fastest kernels run.
+    torch::Tensor out = keyMask.defined()
+                            ? at::scaled_dot_product_attention(q, k, v, keyMask.view({B, 1, 1, L}))
+                            : at::scaled_dot_product_attention(q, k, v);
+    out = out.permute({0, 2, 1, 3}).reshape({B, L, d});
+#else
+    auto scores = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(hd));
+    if (keyMask.defined())
+      scores = scores.masked_fill(keyMask.logical_not().view({B, 1, 1, L}),
+                                  -std::numeric_limits<float>::infinity());
+    auto attn = torch::softmax(scores, -1);
     auto out = torch::matmul(attn, v).permute({0, 2, 1, 3}).reshape({B, L, d});
+#endif
     return out_proj->forward(out);
   }
   int64_t d, heads;
@@ -176,7 +187,9 @@ torch::Tensor UceNetworkImpl::encode(const torch::Tensor& tokens, const torch::T
       pe_embedding(tokens), torch::nn::functional::NormalizeFuncOptions().dim(-1));
   x = encoder->forward(x) * std::sqrt(static_cast<double>(config_.dModel));
   x = x + pe_.slice(0, 0, L).squeeze(1).unsqueeze(0);  // [1, L, d]
-  for (const auto& layer : *layers_) x = layer->as<EncoderLayer>()->forward(x, keyMask);
+  // One check per batch: without padding no mask is needed (and fused kernels run faster).
+  const torch::Tensor mask = keyMask.all().item<bool>() ? torch::Tensor() : keyMask;
+  for (const auto& layer : *layers_) x = layer->as<EncoderLayer>()->forward(x, mask);
   return x;
 }
 
@@ -217,6 +230,13 @@ void UceNetworkImpl::loadStateDict(const NamedTensors& sd, const std::string& fi
   };
   for (auto& p : named_parameters(true)) assign(p.key(), p.value());
   for (auto& b : named_buffers(true)) assign(b.key(), b.value());
+}
+
+NamedTensors UceNetworkImpl::stateDict() {
+  NamedTensors out;
+  for (auto& p : named_parameters(true)) out.emplace_back(p.key(), p.value());
+  for (auto& b : named_buffers(true)) out.emplace_back(b.key(), b.value());
+  return out;
 }
 
 void UceNetworkImpl::setTokenTable(const torch::Tensor& table) {

@@ -1,6 +1,8 @@
 #include "uce/model/torch_file.h"
 
 #include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/jit/serialization/export.h>
+#include <torch/csrc/jit/serialization/pickler.h>
 #include <torch/torch.h>
 
 #include <cstring>
@@ -11,6 +13,7 @@
 #include <sstream>
 
 #include "uce/core/error.h"
+#include "uce/core/synth.h"  // writeFileAtomic
 
 namespace uce::model {
 namespace {
@@ -431,6 +434,49 @@ std::vector<std::pair<std::string, int64_t>> loadStrIntPickle(const std::string&
     out.emplace_back(kv.first->s, kv.second->i);
   }
   return out;
+}
+
+namespace {
+
+// torch.save's zip archive of one pickled value. torch::pickle_save would wrap dicts in
+// torch.jit._pickle.restore_type_tag, which Python's torch.save never writes and restricted
+// unpicklers (ours included) refuse, so the value is pickled without type tags.
+std::string torchSave(const c10::IValue& value) {
+  std::vector<char> pickle;
+  torch::jit::Pickler pickler([&](const char* buf, size_t n) { pickle.insert(pickle.end(), buf, buf + n); },
+                              /*tensor_table=*/nullptr, /*type_renamer=*/nullptr,
+                              /*memoized_class_types=*/nullptr, /*get_tensor_id=*/nullptr,
+                              /*tag_aggregates=*/false);
+  pickler.protocol();
+  pickler.pushIValue(value);
+  pickler.stop();
+  std::string out;
+  {
+    caffe2::serialize::PyTorchStreamWriter writer([&](const void* buf, size_t n) -> size_t {
+      out.append(static_cast<const char*>(buf), n);
+      return n;
+    });
+    torch::jit::writeArchiveAndTensors("data", pickle.data(), pickle.size(), pickler.tensorData(), writer);
+    writer.writeEndOfFile();
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string torchSaveTensorDict(const NamedTensors& tensors) {
+  c10::Dict<std::string, at::Tensor> dict;
+  dict.reserve(tensors.size());
+  for (const auto& kv : tensors) dict.insert(kv.first, kv.second.detach().contiguous().cpu());
+  return torchSave(c10::IValue(dict));
+}
+
+std::string torchSaveTensor(const at::Tensor& tensor) {
+  return torchSave(c10::IValue(tensor.detach().contiguous().cpu()));
+}
+
+void saveTensorDict(const NamedTensors& tensors, const std::string& path) {
+  uce::writeFileAtomic(path, torchSaveTensorDict(tensors));
 }
 
 }  // namespace uce::model

@@ -64,6 +64,10 @@ class Dataset {
   // Rows [row0, row0 + n) of matrix `key`, validated: indptr monotone, indices in range,
   // values finite. Throws uce::Error naming the file and the problem.
   virtual CsrBlock readRows(const std::string& key, int64_t row0, int64_t n) const = 0;
+  // readRows into `out`, reusing its buffers: RowStream streams this way, so a pass over a
+  // large matrix does not allocate and zero-fill fresh memory for every block. On error `out`
+  // holds unspecified rows. The default copies readRows().
+  virtual void readRowsInto(const std::string& key, int64_t row0, int64_t n, CsrBlock& out) const;
   virtual std::vector<std::string> obsmKeys() const { return {}; }
   virtual DenseMatrix readObsm(const std::string& key) const;
   virtual std::vector<std::string> varmKeys() const { return {}; }

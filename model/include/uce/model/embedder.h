@@ -47,7 +47,8 @@ struct EmbedReport {
   int64_t genes = 0, genesMatched = 0, genesKept = 0;
   std::string countsKey, countsReason, device, modelSummary;
   int64_t resumedFrom = 0;
-  double seconds = 0;
+  double seconds = 0;       // whole run: open, filters, model load, embedding, writing
+  double embedSeconds = 0;  // the embedding pass alone (tokenize + network)
   std::vector<std::string> warnings;
 };
 

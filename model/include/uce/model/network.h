@@ -50,6 +50,8 @@ class UceNetworkImpl : public torch::nn::Module {
   // Copies a state dict in; every key of the module must be present with the same shape
   // (pe_embedding may be skipped when tokens come separately). Throws uce::Error.
   void loadStateDict(const NamedTensors& stateDict, const std::string& file, bool requireTokens = true);
+  // Parameters and buffers under the release's state-dict names, in registration order.
+  NamedTensors stateDict();
   // Replaces the token table (e.g. from all_tokens.torch) [nTokens, tokenDim].
   void setTokenTable(const torch::Tensor& table);
   const UceConfig& config() const { return config_; }

@@ -21,6 +21,15 @@ using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;  // in fil
 NamedTensors loadTensorDict(const std::string& path);
 // A torch.save'd single tensor, e.g. all_tokens.torch.
 at::Tensor loadTensor(const std::string& path);
+// Bytes of torch.save(dict) for named tensors (Python's torch.load gives a dict in this key
+// order, e.g. a state dict in the release's format). Holds only the globals torch.save itself
+// uses, so restricted unpicklers (ours included) read it.
+std::string torchSaveTensorDict(const NamedTensors& tensors);
+// Bytes of torch.save(tensor).
+std::string torchSaveTensor(const at::Tensor& tensor);
+// Writes torchSaveTensorDict(tensors) to path atomically (temp file, fsync, rename).
+void saveTensorDict(const NamedTensors& tensors, const std::string& path);
+
 // A plain pickle (protocol 2-5) of dict str -> int, e.g. species_offsets.pkl.
 std::vector<std::pair<std::string, int64_t>> loadStrIntPickle(const std::string& path);
 

@@ -1,0 +1,122 @@
+// Text files of the synthetic asset bundle (species_chrom.csv, species_offsets.pkl,
+// manifest.json) and the atomic file write they share with the .pt writer in uce_model.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "pickle_writer.h"
+#include "uce/core/error.h"
+#include "uce/core/synth.h"
+
+#ifndef UCE_VERSION
+#define UCE_VERSION "unknown"
+#endif
+
+namespace uce {
+
+namespace {
+
+std::string jsonString(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+std::string csvField(const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+void writeFileAtomic(const std::string& path, const std::string& bytes) {
+  const std::string tmp = path + ".tmp-" + std::to_string(static_cast<long long>(::getpid()));
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) fail(ErrorKind::Io, path, std::string("cannot create file: ") + std::strerror(errno));
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      fail(ErrorKind::Io, path, std::string("cannot write file: ") + std::strerror(err));
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    fail(ErrorKind::Io, path, std::string("cannot flush file to disk: ") + std::strerror(err));
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    fail(ErrorKind::Io, path, std::string("cannot rename the finished file into place: ") + std::strerror(err));
+  }
+}
+
+void writeSynthTextAssets(const SynthAssets& a, const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec || !fs::is_directory(dir))
+    fail(ErrorKind::Io, dir, "cannot create the asset folder (" + ec.message() + ")");
+
+  std::string csv = "species,gene_symbol,chromosome,start\n";
+  for (const auto& r : a.chromRows)
+    csv += csvField(r.species) + "," + csvField(r.symbol) + "," + csvField(r.chromosome) + "," +
+           std::to_string(r.start) + "\n";
+  writeFileAtomic((fs::path(dir) / "species_chrom.csv").string(), csv);
+
+  std::vector<std::pair<std::string, int64_t>> offsets;
+  for (const auto& s : a.species) offsets.emplace_back(s.name, s.offset);
+  writeFileAtomic((fs::path(dir) / "species_offsets.pkl").string(), pickleDictStrInt(offsets));
+
+  const int64_t geneTokens = a.geneTokens();
+  std::string j = "{\n";
+  j += "  \"generator\": \"uce synth\",\n";
+  j += "  \"version\": " + jsonString(UCE_VERSION) + ",\n";
+  j += "  \"seed\": " + std::to_string(a.seed) + ",\n";
+  j += "  \"token_dim\": " + std::to_string(a.tokenDim) + ",\n";
+  j += "  \"n_tokens\": " + std::to_string(a.totalTokens()) + ",\n";
+  j += "  \"n_gene_tokens\": " + std::to_string(geneTokens) + ",\n";
+  j += "  \"chrom_token_offset\": " + std::to_string(geneTokens) + ",\n";
+  j += "  \"n_chrom_tokens\": " + std::to_string(a.chromNames.size()) + ",\n";
+  j += "  \"nhead\": 4,\n";
+  j += "  \"token_file\": \"all_tokens.torch\",\n";
+  j += "  \"offsets_file\": \"species_offsets.pkl\",\n";
+  j += "  \"chrom_file\": \"species_chrom.csv\",\n";
+  j += "  \"species\": [\n";
+  for (size_t i = 0; i < a.species.size(); ++i) {
+    const auto& s = a.species[i];
+    j += "    {\"name\": " + jsonString(s.name) + ", \"offset\": " + std::to_string(s.offset) +
+         ", \"n_genes\": " + std::to_string(s.tokens.size()) +
+         ", \"embedding_file\": " + jsonString(a.embeddingFile(s)) + "}" +
+         (i + 1 < a.species.size() ? "," : "") + "\n";
+  }
+  j += "  ]\n}\n";
+  writeFileAtomic((fs::path(dir) / "manifest.json").string(), j);
+}
+
+}  // namespace uce
