@@ -13,7 +13,8 @@ int runEmbed(const Args& args) {
   Options o(args, {"in-place", "quiet"},
             {"adata", "out", "species", "assets", "model", "nlayers", "nhead", "batch-size", "device",
              "seed", "gene-column", "precision", "counts", "sample-size", "pad-length",
-             "min-cells-per-gene", "min-genes-per-cell", "threads", "chunk-cells"});
+             "min-cells-per-gene", "min-genes-per-cell", "threads", "chunk-cells", "new-species-embeddings",
+             "new-species-positions", "new-species-seed", "extended-assets"});
   model::EmbedOptions e;
   e.input = o.require("adata");
   e.inPlace = o.has("in-place");
@@ -35,6 +36,10 @@ int runEmbed(const Args& args) {
   e.minGenesPerCell = static_cast<int>(o.getInt("min-genes-per-cell", 25));
   e.threads = static_cast<int>(o.getInt("threads", 0));
   e.chunkCells = o.getInt("chunk-cells", 2048);
+  e.newSpeciesEmbeddings = o.get("new-species-embeddings");
+  e.newSpeciesPositions = o.get("new-species-positions");
+  e.newSpeciesSeed = o.getInt("new-species-seed", -1);
+  e.extendedAssetsDir = o.get("extended-assets");
   const bool quiet = o.has("quiet");
   int lastPct = -1;
   auto progress = [&](const model::EmbedProgress& p) {
@@ -51,6 +56,13 @@ int runEmbed(const Args& args) {
   model::EmbedReport r = model::embedDataset(e, progress);
   if (!quiet) std::fprintf(stderr, "\n");
   for (const auto& w : r.warnings) std::fprintf(stderr, "%s\n", w.c_str());
+  if (r.assetsExtended)
+    std::printf("new species '%s': gene tokens from %lld, %lld chromosome tokens (seed %llu); extended assets %s %s\n"
+                "  (later runs: --assets %s --species %s)\n",
+                e.species.c_str(), static_cast<long long>(r.newSpeciesOffset),
+                static_cast<long long>(r.newSpeciesChromTokens), static_cast<unsigned long long>(r.newSpeciesSeed),
+                r.extensionReused ? "reused from" : "saved to", r.assetsDir.c_str(), r.assetsDir.c_str(),
+                e.species.c_str());
   std::printf("counts: %s (%s)\n", r.countsKey.c_str(), r.countsReason.c_str());
   std::printf("genes: %lld, matched to %s protein embeddings: %lld, kept after filters: %lld\n",
               static_cast<long long>(r.genes), e.species.c_str(), static_cast<long long>(r.genesMatched),

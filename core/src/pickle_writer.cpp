@@ -1,4 +1,4 @@
-#include "pickle_writer.h"
+#include "uce/core/pickle_writer.h"
 
 #include <algorithm>
 #include <cstdint>

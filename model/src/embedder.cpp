@@ -22,6 +22,7 @@
 #include "uce/core/sha256.h"
 #include "uce/model/assets.h"
 #include "uce/model/network.h"
+#include "uce/model/new_species.h"
 #include "uce/model/tokenizer.h"
 #include "uce/model/torch_file.h"
 
@@ -172,8 +173,40 @@ EmbedReport embedDataset(const EmbedOptions& opt, const ProgressFn& progress) {
   rep.genes = mi.cols;
   std::vector<std::string> symbols = geneSymbols(*ds, counts.key, opt.geneColumn);
 
+  // A new species: the bundle extended by it (saved, or reused from an earlier run).
+  std::string assetsDir = opt.assetsDir;
+  if (!opt.newSpeciesEmbeddings.empty() || !opt.newSpeciesPositions.empty()) {
+    if (opt.newSpeciesEmbeddings.empty() || opt.newSpeciesPositions.empty())
+      fail(ErrorKind::InvalidArgument, "",
+           "a new species needs both --new-species-embeddings (.pt) and --new-species-positions (CSV)");
+    std::string extDir = opt.extendedAssetsDir;
+    if (extDir.empty()) {
+      fs::path a = fs::absolute(opt.assetsDir).lexically_normal();
+      if (!a.has_filename()) a = a.parent_path();
+      extDir = (fs::absolute(output).parent_path() / (a.filename().string() + "+" + opt.species)).string();
+    }
+    NewSpeciesOptions ns;
+    ns.name = opt.species;
+    ns.proteinEmbeddings = opt.newSpeciesEmbeddings;
+    ns.positionsCsv = opt.newSpeciesPositions;
+    ns.seed = opt.newSpeciesSeed;
+    ns.modelFile = opt.modelFile;
+    NewSpeciesReport nr = addSpecies(opt.assetsDir, ns, extDir);
+    assetsDir = nr.dir;
+    rep.assetsExtended = true;
+    rep.extensionReused = nr.reused;
+    rep.newSpeciesOffset = nr.offset;
+    rep.newSpeciesChromTokens = nr.chromTokens;
+    rep.newSpeciesSeed = nr.seed;
+    if (nr.genesWithoutPosition > 0)
+      rep.warnings.push_back(std::to_string(nr.genesWithoutPosition) + " of " + std::to_string(nr.genes) + " " +
+                             opt.species + " protein embeddings have no position in " + opt.newSpeciesPositions +
+                             " and are never drawn");
+  }
+  rep.assetsDir = assetsDir;
+
   // Tokens of the dataset's genes for this species.
-  AssetBundle assets(opt.assetsDir);
+  AssetBundle assets(assetsDir);
   const SpeciesTokens& sp = assets.species(opt.species);
   GeneTable table;
   table.token.assign(static_cast<size_t>(mi.cols), -1);
@@ -227,7 +260,7 @@ EmbedReport embedDataset(const EmbedOptions& opt, const ProgressFn& progress) {
   table.finalize();
 
   // Model.
-  const std::string modelFile = opt.modelFile.empty() ? opt.assetsDir + "/model.torch" : opt.modelFile;
+  const std::string modelFile = opt.modelFile.empty() ? assetsDir + "/model.torch" : opt.modelFile;
   if (!fs::exists(modelFile)) fail(ErrorKind::Io, modelFile, "model file not found");
   NamedTensors sd = loadTensorDict(modelFile);
   int64_t nhead = opt.nHead > 0 ? opt.nHead : (assets.manifestNhead() > 0 ? assets.manifestNhead() : 20);
@@ -238,16 +271,16 @@ EmbedReport embedDataset(const EmbedOptions& opt, const ProgressFn& progress) {
   at::Tensor tokens = assets.tokenTable();
   if (tokens.defined()) {
     if (tokens.dim() != 2 || tokens.size(1) != cfg.tokenDim)
-      fail(ErrorKind::Format, opt.assetsDir + "/all_tokens.torch",
+      fail(ErrorKind::Format, assetsDir + "/all_tokens.torch",
            "token table does not fit the model (token_dim " + std::to_string(cfg.tokenDim) + ")");
-    if (tokens.size(0) == assets.chromTokenOffset()) {
-      // A table without chromosome rows: the release appends N(0,1) rows drawn after seed 23.
-      torch::manual_seed(23);
-      tokens = torch::cat({tokens.to(torch::kFloat), torch::normal(0, 1, {1895, cfg.tokenDim})}, 0);
-    }
+    tokens = withChromosomeRows(tokens, assets.chromTokenOffset());
     cfg.nTokens = tokens.size(0);
+    // The table replaces the state dict's pe_embedding, which may have fewer rows (a model
+    // saved before species were added).
+    sd.erase(std::remove_if(sd.begin(), sd.end(), [](const auto& kv) { return kv.first == "pe_embedding.weight"; }),
+             sd.end());
   } else if (!std::any_of(sd.begin(), sd.end(), [](const auto& kv) { return kv.first == "pe_embedding.weight"; })) {
-    fail(ErrorKind::Io, opt.assetsDir, "no all_tokens.torch here and the model carries no pe_embedding");
+    fail(ErrorKind::Io, assetsDir, "no all_tokens.torch here and the model carries no pe_embedding");
   }
   UceNetwork net(cfg);
   net->loadStateDict(sd, modelFile, /*requireTokens=*/!tokens.defined());
@@ -257,8 +290,12 @@ EmbedReport embedDataset(const EmbedOptions& opt, const ProgressFn& progress) {
   const int64_t maxToken = net->config().nTokens;
   for (size_t c = 0; c < table.token.size(); ++c)
     if (table.token[c] >= maxToken)
-      fail(ErrorKind::Format, opt.assetsDir, "gene token " + std::to_string(table.token[c]) +
+      fail(ErrorKind::Format, assetsDir, "gene token " + std::to_string(table.token[c]) +
                                                  " is outside the model's token table (" + std::to_string(maxToken) + " rows)");
+  for (size_t c = 0; c < table.token.size(); ++c)
+    if (table.token[c] >= 0 && sp.chromTokenOffset + table.chrom[c] >= maxToken)
+      fail(ErrorKind::Format, assetsDir, "chromosome token " + std::to_string(sp.chromTokenOffset + table.chrom[c]) +
+                                             " is outside the model's token table (" + std::to_string(maxToken) + " rows)");
   if (opt.padLength > cfg.maxLen)
     fail(ErrorKind::InvalidArgument, "", "pad length exceeds the model's positions");
   const torch::Device device = chooseDevice(opt.device);
@@ -282,7 +319,7 @@ EmbedReport embedDataset(const EmbedOptions& opt, const ProgressFn& progress) {
   SentenceOptions so;
   so.sampleSize = opt.sampleSize;
   so.padLength = opt.padLength;
-  so.chromTokenOffset = assets.chromTokenOffset();
+  so.chromTokenOffset = sp.chromTokenOffset;
   so.seed = opt.seed;
   const int threads = opt.threads > 0 ? opt.threads : std::max(1u, std::thread::hardware_concurrency());
   const int64_t dim = cfg.outputDim;

@@ -13,7 +13,7 @@
 #include <sstream>
 
 #include "uce/core/error.h"
-#include "uce/core/synth.h"  // writeFileAtomic
+#include "uce/core/atomic_file.h"
 
 namespace uce::model {
 namespace {

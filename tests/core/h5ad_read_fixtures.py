@@ -225,12 +225,18 @@ path = os.path.join(out, "csr_large.h5ad")
 small_big = ad.AnnData(X=big, obs=pd.DataFrame(index=[f"c{i}" for i in range(big.shape[0])]),
                        var=pd.DataFrame(index=[f"G{i}" for i in range(big.shape[1])]))
 small_big.write_h5ad(path)
-a = ad.read_h5ad(path)
-cols = np.arange(a.shape[1], dtype=np.float64)
-with open(os.path.join(out, "csr_large.json"), "w") as f:
-    json.dump({"nnz": int(a.X.nnz),
-               "row_sums": [float(x) for x in np.asarray(a.X.sum(axis=1, dtype=np.float64)).ravel()],
-               "row_weighted": [float(x) for x in a.X.astype(np.float64) @ cols]}, f)
+
+
+def row_checksums(path, name):
+    a = ad.read_h5ad(path)
+    cols = np.arange(a.shape[1], dtype=np.float64)
+    with open(os.path.join(out, name + ".json"), "w") as f:
+        json.dump({"nnz": int(a.X.nnz),
+                   "row_sums": [float(x) for x in np.asarray(a.X.sum(axis=1, dtype=np.float64)).ravel()],
+                   "row_weighted": [float(x) for x in a.X.astype(np.float64) @ cols]}, f)
+
+
+row_checksums(path, "csr_large")
 # anndata writes growable (chunked) arrays; h5py's default is contiguous: both, intact and with
 # a NaN / a bad index deep inside (in the second and the first reading thread's slices).
 contiguous = os.path.join(out, "csr_large_contiguous.h5ad")
@@ -240,6 +246,21 @@ with h5py.File(contiguous, "r+") as f:
         a = f["X/" + part][...]
         del f["X/" + part]
         f.create_dataset("X/" + part, data=a)
+# Chunks never written (HDF5 gives the fill value 0 for them, as anndata reads): one of data,
+# another of indices.
+unwritten = os.path.join(out, "csr_large_unwritten.h5ad")
+shutil.copy(path, unwritten)
+with h5py.File(unwritten, "r+") as f:
+    for part, hole in (("data", 3), ("indices", 5)):
+        a = f["X/" + part][...]
+        chunk = f["X/" + part].chunks[0]
+        del f["X/" + part]
+        d = f.create_dataset("X/" + part, shape=a.shape, dtype=a.dtype, chunks=(chunk,),
+                             maxshape=(None,), fillvalue=0)
+        d[: hole * chunk] = a[: hole * chunk]
+        d[(hole + 1) * chunk:] = a[(hole + 1) * chunk:]
+        assert d.id.get_chunk_info_by_coord((hole * chunk,)).byte_offset is None
+row_checksums(unwritten, "csr_large_unwritten")
 for layout, src in (("chunked", path), ("contiguous", contiguous)):
     for name, key, pos, value in (("large_nan", "X/data", 131072 * 5 + 7, np.nan),
                                   ("large_bad_index", "X/indices", 131072 * 4 + 3, 5000)):

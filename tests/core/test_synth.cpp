@@ -13,7 +13,7 @@
 #include <set>
 #include <string>
 
-#include "pickle_writer.h"
+#include "uce/core/pickle_writer.h"
 #include "test_support.h"
 #include "uce/core/error.h"
 #include "uce/core/synth.h"

@@ -41,10 +41,9 @@
 #include <string>
 #include <vector>
 
-namespace uce {
+#include "uce/core/atomic_file.h"
 
-// Writes bytes to "<path>.tmp-<pid>", fsyncs it and renames it over path. Throws Error(Io).
-void writeFileAtomic(const std::string& path, const std::string& bytes);
+namespace uce {
 
 struct SynthOptions {
   int64_t cells = 10000;        // total cells, split evenly over the datasets written

@@ -32,6 +32,13 @@ struct EmbedOptions {
   int minGenesPerCell = 25;      // release filter: cells with >= 25 expressed genes
   int threads = 0;               // tokenizer threads; 0 = hardware concurrency
   int64_t chunkCells = 2048;     // cells read from disk at a time
+  // A species the assets lack (new_species.h): its protein embeddings and gene positions. The
+  // bundle extended by it is saved to extendedAssetsDir ("" = "<assets folder name>+<species>"
+  // next to the output) and reused by later runs; assetsDir itself is never modified.
+  std::string newSpeciesEmbeddings;  // .pt: dict gene symbol -> tensor [token_dim]
+  std::string newSpeciesPositions;   // CSV: gene_symbol, chromosome, start
+  int64_t newSpeciesSeed = -1;       // chromosome rows; the release asks for the taxonomy id
+  std::string extendedAssetsDir;
 };
 
 struct EmbedProgress {
@@ -47,6 +54,10 @@ struct EmbedReport {
   int64_t genes = 0, genesMatched = 0, genesKept = 0;
   std::string countsKey, countsReason, device, modelSummary;
   int64_t resumedFrom = 0;
+  std::string assetsDir;            // the bundle used (the extended one for a new species)
+  bool assetsExtended = false, extensionReused = false;
+  int64_t newSpeciesOffset = 0, newSpeciesChromTokens = 0;
+  uint64_t newSpeciesSeed = 0;
   double seconds = 0;       // whole run: open, filters, model load, embedding, writing
   double embedSeconds = 0;  // the embedding pass alone (tokenize + network)
   std::vector<std::string> warnings;
