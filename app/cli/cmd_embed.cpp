@@ -1,10 +1,19 @@
 // uce embed: zero-shot UCE embeddings of a dataset into obsm["X_uce"].
 // Options mirror the public release's eval_single_anndata.py where they overlap.
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstdio>
+#include <vector>
 
 #include "command.h"
 #include "uce/core/error.h"
 #include "uce/model/embedder.h"
+#include "uce/model/version.h"
+
+extern char** environ;
 
 namespace uce::cli {
 namespace {
@@ -13,7 +22,7 @@ int runEmbed(const Args& args) {
   Options o(args, {"in-place", "quiet"},
             {"adata", "out", "species", "assets", "model", "nlayers", "nhead", "batch-size", "device",
              "seed", "gene-column", "precision", "counts", "sample-size", "pad-length",
-             "min-cells-per-gene", "min-genes-per-cell", "threads", "chunk-cells", "new-species-embeddings",
+             "min-cells-per-gene", "min-genes-per-cell", "threads", "chunk-cells", "shards", "shard", "new-species-embeddings",
              "new-species-positions", "new-species-seed", "extended-assets"});
   model::EmbedOptions e;
   e.input = o.require("adata");
@@ -40,7 +49,42 @@ int runEmbed(const Args& args) {
   e.newSpeciesPositions = o.get("new-species-positions");
   e.newSpeciesSeed = o.getInt("new-species-seed", -1);
   e.extendedAssetsDir = o.get("extended-assets");
+  e.shards = static_cast<int>(o.getInt("shards", 1));
+  e.shardIndex = static_cast<int>(o.getInt("shard", -1));
+  if (e.shards < 1 || e.shards > 64) throw Error(ErrorKind::InvalidArgument, "", "--shards must be 1..64");
   const bool quiet = o.has("quiet");
+  if (e.shards > 1 && e.shardIndex < 0) {
+    // Multi-GPU: one worker process per shard, shard k on cuda:k (or the CPU when no GPU is
+    // there), then this process merges the shards' results into the output.
+    const bool gpu = e.device != "cpu" && model::cudaAvailable();
+    std::vector<pid_t> pids;
+    for (int k = 0; k < e.shards; ++k) {
+      std::vector<std::string> argv = {"/proc/self/exe", "embed"};
+      argv.insert(argv.end(), args.begin(), args.end());
+      argv.insert(argv.end(), {"--shard", std::to_string(k), "--quiet", "--device", gpu ? "cuda:" + std::to_string(k) : "cpu"});
+      std::vector<char*> cargv;
+      for (auto& a : argv) cargv.push_back(a.data());
+      cargv.push_back(nullptr);
+      posix_spawn_file_actions_t fa;
+      posix_spawn_file_actions_init(&fa);
+      posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+      pid_t pid = 0;
+      const int rc = posix_spawn(&pid, "/proc/self/exe", &fa, nullptr, cargv.data(), environ);
+      posix_spawn_file_actions_destroy(&fa);
+      if (rc != 0) throw Error(ErrorKind::Io, "", "cannot start embedding worker " + std::to_string(k));
+      pids.push_back(pid);
+    }
+    if (!quiet) std::fprintf(stderr, "embedding with %d worker processes on %s\n", e.shards, gpu ? "GPUs 0.." : "the CPU");
+    int failed = 0;
+    for (pid_t pid : pids) {
+      int status = 0;
+      waitpid(pid, &status, 0);
+      failed += !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    if (failed)
+      throw Error(ErrorKind::Io, e.input, std::to_string(failed) + " of " + std::to_string(e.shards) +
+                                              " embedding workers failed (see their errors above); run again to resume");
+  }
   int lastPct = -1;
   auto progress = [&](const model::EmbedProgress& p) {
     if (quiet || p.cellsTotal == 0) return true;
@@ -55,6 +99,11 @@ int runEmbed(const Args& args) {
   };
   model::EmbedReport r = model::embedDataset(e, progress);
   if (!quiet) std::fprintf(stderr, "\n");
+  if (e.shardIndex >= 0) {
+    std::printf("shard %d of %d: %lld cells embedded in %.1f s\n", e.shardIndex, e.shards,
+                static_cast<long long>(r.cellsEmbedded), r.embedSeconds);
+    return 0;
+  }
   for (const auto& w : r.warnings) std::fprintf(stderr, "%s\n", w.c_str());
   if (r.assetsExtended)
     std::printf("new species '%s': gene tokens from %lld, %lld chromosome tokens (seed %llu); extended assets %s %s\n"

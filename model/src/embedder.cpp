@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <optional>
 #include <numeric>
 #include <thread>
 #include <unistd.h>
@@ -141,13 +142,19 @@ class ResumeFile {
 
 torch::Device chooseDevice(const std::string& want) {
   if (want == "cpu") return torch::kCPU;
-  if (want == "cuda") {
+  if (want == "cuda" || want.rfind("cuda:", 0) == 0) {
     if (!torch::cuda::is_available())
-      fail(ErrorKind::InvalidArgument, "", "--device cuda asked for, but no CUDA device is available "
+      fail(ErrorKind::InvalidArgument, "", "--device " + want + " asked for, but no CUDA device is available "
                                            "(this build's LibTorch " TORCH_VERSION " may be CPU-only)");
-    return torch::kCUDA;
+    if (want == "cuda") return torch::kCUDA;
+    char* end = nullptr;
+    const long index = std::strtol(want.c_str() + 5, &end, 10);
+    if (*end != '\0' || index < 0 || index >= static_cast<long>(torch::cuda::device_count()))
+      fail(ErrorKind::InvalidArgument, "", "--device " + want + ": there are " +
+                                               std::to_string(torch::cuda::device_count()) + " CUDA devices");
+    return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
   }
-  if (want != "auto") fail(ErrorKind::InvalidArgument, "", "--device must be cpu, cuda or auto");
+  if (want != "auto") fail(ErrorKind::InvalidArgument, "", "--device must be cpu, cuda, cuda:N or auto");
   return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
 }
 
@@ -324,22 +331,33 @@ EmbedReport embedDataset(const EmbedOptions& opt, const ProgressFn& progress) {
   const int threads = opt.threads > 0 ? opt.threads : std::max(1u, std::thread::hardware_concurrency());
   const int64_t dim = cfg.outputDim;
 
-  // Pass 2: embed in chunks; progress is kept in the resume file.
-  ResumeFile resume(output + ".uce-resume", runSignature(opt, modelStamp, counts.key), dim);
-  rep.resumedFrom = resume.rowsDone();
-  RowStream stream(*ds, counts.key, opt.chunkCells);
-  std::vector<int32_t> sentences;
-  std::vector<int> lengths;
-  std::vector<float> out;
-  CsrBlock block;
-  int64_t row = 0;
-  const auto tEmbed = std::chrono::steady_clock::now();
-  while (stream.next(block)) {
-    const int64_t n = block.rows();
-    if (row + n <= resume.rowsDone()) { row += n; continue; }  // done in an earlier run
-    const int64_t skip = std::max<int64_t>(0, resume.rowsDone() - row);
-    sentences.assign(static_cast<size_t>(n * opt.padLength), 0);
-    lengths.assign(static_cast<size_t>(n), 0);
+  // Pass 2: embed rows [rowBegin, rowEnd) in chunks; progress is kept in the resume file. A
+  // shard worker handles its share of the rows; the merge step reads every shard's file.
+  const int shards = std::max(1, opt.shards);
+  auto shardRange = [&](int k) {
+    return std::make_pair(rep.cells * k / shards, rep.cells * (k + 1) / shards);
+  };
+  auto resumePath = [&](int k) {
+    return shards == 1 ? output + ".uce-resume"
+                       : output + ".uce-resume." + std::to_string(k) + "-of-" + std::to_string(shards);
+  };
+  const std::string signature = runSignature(opt, modelStamp, counts.key);
+  auto tEmbed = std::chrono::steady_clock::now();
+
+  // Reads and tokenizes one chunk; runs on a helper thread while the network works on the
+  // previous chunk (host work overlapped with the device).
+  struct Prepared {
+    int64_t row0 = 0, n = 0;
+    std::vector<int32_t> sentences;  // [n, padLength]
+    std::vector<int> lengths;        // [n]: > 0 tokens, 0 no matched gene, -1 filtered out
+  };
+  auto prepare = [&](int64_t row0, int64_t n) {
+    Prepared p;
+    p.row0 = row0;
+    p.n = n;
+    CsrBlock block = ds->readRows(counts.key, row0, n);
+    p.sentences.assign(static_cast<size_t>(n * opt.padLength), 0);
+    p.lengths.assign(static_cast<size_t>(n), 0);
     // Tokenize on worker threads: cell i's sentence depends only on (seed, row0 + i).
     std::vector<std::thread> pool;
     std::vector<std::exception_ptr> errors(static_cast<size_t>(threads));
@@ -347,15 +365,15 @@ EmbedReport embedDataset(const EmbedOptions& opt, const ProgressFn& progress) {
       pool.emplace_back([&, t] {
         try {
           SentenceBuilder builder(table, so);
-          for (int64_t i = skip + t; i < n; i += threads) {
+          for (int64_t i = t; i < n; i += threads) {
             const int64_t a = block.indptr[static_cast<size_t>(i)], b = block.indptr[static_cast<size_t>(i + 1)];
             int64_t expressed = 0;  // release filter: expressed genes among kept genes
             for (int64_t k = a; k < b; ++k)
               expressed += block.values[static_cast<size_t>(k)] > 0 && geneKept[static_cast<size_t>(block.indices[static_cast<size_t>(k)])];
-            if (expressed < opt.minGenesPerCell) { lengths[static_cast<size_t>(i)] = -1; continue; }
-            lengths[static_cast<size_t>(i)] = builder.build(block.indices.data() + a, block.values.data() + a, b - a,
-                                                            static_cast<uint64_t>(block.row0 + i),
-                                                            sentences.data() + i * opt.padLength);
+            if (expressed < opt.minGenesPerCell) { p.lengths[static_cast<size_t>(i)] = -1; continue; }
+            p.lengths[static_cast<size_t>(i)] = builder.build(block.indices.data() + a, block.values.data() + a, b - a,
+                                                              static_cast<uint64_t>(row0 + i),
+                                                              p.sentences.data() + i * opt.padLength);
           }
         } catch (...) {
           errors[static_cast<size_t>(t)] = std::current_exception();
@@ -364,59 +382,123 @@ EmbedReport embedDataset(const EmbedOptions& opt, const ProgressFn& progress) {
     for (auto& th : pool) th.join();
     for (auto& e : errors)
       if (e) std::rethrow_exception(e);
+    return p;
+  };
 
-    out.assign(static_cast<size_t>((n - skip) * dim), std::numeric_limits<float>::quiet_NaN());
+  // Runs the network on one prepared chunk; returns [n, dim] rows (NaN for cells not embedded).
+  std::vector<float> out;
+  const bool pinned = device.is_cuda();
+  auto embedChunk = [&](const Prepared& p) {
+    out.assign(static_cast<size_t>(p.n * dim), std::numeric_limits<float>::quiet_NaN());
     std::vector<int64_t> order;
-    for (int64_t i = skip; i < n; ++i) {
-      if (lengths[static_cast<size_t>(i)] > 0) order.push_back(i);
-      else if (lengths[static_cast<size_t>(i)] < 0) ++rep.cellsDroppedFilter;
+    for (int64_t i = 0; i < p.n; ++i) {
+      if (p.lengths[static_cast<size_t>(i)] > 0) order.push_back(i);
+      else if (p.lengths[static_cast<size_t>(i)] < 0) ++rep.cellsDroppedFilter;
       else ++rep.cellsNoMatchedGenes;
     }
     // Similar lengths together: less padding per batch. Results do not depend on the batching.
-    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return lengths[static_cast<size_t>(a)] < lengths[static_cast<size_t>(b)]; });
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+      return p.lengths[static_cast<size_t>(a)] < p.lengths[static_cast<size_t>(b)];
+    });
     torch::NoGradGuard noGrad;
     for (size_t b0 = 0; b0 < order.size(); b0 += static_cast<size_t>(opt.batchSize)) {
       const size_t b1 = std::min(order.size(), b0 + static_cast<size_t>(opt.batchSize));
       const int64_t B = static_cast<int64_t>(b1 - b0);
       int64_t L = 0;
-      for (size_t k = b0; k < b1; ++k) L = std::max<int64_t>(L, lengths[static_cast<size_t>(order[k])]);
-      auto tok = torch::zeros({B, L}, torch::kLong);
-      auto mask = torch::zeros({B, L}, torch::kBool);
-      auto tokA = tok.accessor<int64_t, 2>();
-      auto maskA = mask.accessor<bool, 2>();
+      for (size_t k = b0; k < b1; ++k) L = std::max<int64_t>(L, p.lengths[static_cast<size_t>(order[k])]);
+      // Page-locked host buffers let the copies to the GPU run asynchronously.
+      auto tok = torch::empty({B, L}, torch::TensorOptions().dtype(torch::kLong).pinned_memory(pinned));
+      auto mask = torch::empty({B, L}, torch::TensorOptions().dtype(torch::kBool).pinned_memory(pinned));
+      int64_t* tokP = tok.data_ptr<int64_t>();
+      bool* maskP = mask.data_ptr<bool>();
       for (int64_t r = 0; r < B; ++r) {
         const int64_t cell = order[b0 + static_cast<size_t>(r)];
-        const int32_t* s = sentences.data() + cell * opt.padLength;
-        for (int64_t p = 0; p < L; ++p) {
-          tokA[r][p] = s[p];
-          maskA[r][p] = p < lengths[static_cast<size_t>(cell)];
+        const int32_t* sent = p.sentences.data() + cell * opt.padLength;
+        const int len = p.lengths[static_cast<size_t>(cell)];
+        for (int64_t q = 0; q < L; ++q) {
+          tokP[r * L + q] = sent[q];
+          maskP[r * L + q] = q < len;
         }
       }
+      auto tokD = tok.to(device, /*non_blocking=*/true), maskD = mask.to(device, /*non_blocking=*/true);
       torch::Tensor emb;
       if (bf16 && device.is_cuda()) {
         // Weights stay fp32; matmuls run in bf16 under autocast, the output is fp32.
         setCudaAutocast(true);
-        emb = net->embed(tok.to(device), mask.to(device)).to(torch::kFloat);
+        emb = net->embed(tokD, maskD).to(torch::kFloat);
         setCudaAutocast(false);
         emb = torch::nn::functional::normalize(emb, torch::nn::functional::NormalizeFuncOptions().dim(1));
       } else {
-        emb = net->embed(tok.to(device), mask.to(device));
+        emb = net->embed(tokD, maskD);
       }
       emb = emb.to(torch::kCPU).contiguous();
       const float* e = emb.data_ptr<float>();
       for (int64_t r = 0; r < B; ++r)
-        std::copy(e + r * dim, e + (r + 1) * dim, out.data() + (order[b0 + static_cast<size_t>(r)] - skip) * dim);
+        std::copy(e + r * dim, e + (r + 1) * dim, out.data() + order[b0 + static_cast<size_t>(r)] * dim);
       rep.cellsEmbedded += B;
     }
-    resume.append(out.data(), n - skip);
-    row += n;
-    if (progress) {
-      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - tEmbed).count();
-      const double rate = secs > 0 ? static_cast<double>(row - rep.resumedFrom) / secs : 0;
-      if (!progress({row, rep.cells, rate, rate > 0 ? static_cast<double>(rep.cells - row) / rate : 0, "embedding"}))
-        fail(ErrorKind::Cancelled, ds->path(), "cancelled after " + std::to_string(row) + " cells; run again to resume");
+  };
+
+  auto runRange = [&](ResumeFile& resume, int64_t begin, int64_t end) {
+    int64_t row = begin + resume.rowsDone();
+    rep.resumedFrom += resume.rowsDone();
+    auto next = [&](int64_t r0) {
+      return std::async(std::launch::async, [&, r0] {
+        return r0 < end ? std::optional<Prepared>(prepare(r0, std::min(opt.chunkCells, end - r0))) : std::nullopt;
+      });
+    };
+    auto pending = next(row);
+    while (true) {
+      std::optional<Prepared> cur = pending.get();
+      if (!cur) break;
+      pending = next(cur->row0 + cur->n);
+      embedChunk(*cur);
+      resume.append(out.data(), cur->n);
+      row = cur->row0 + cur->n;
+      if (progress) {
+        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - tEmbed).count();
+        const double rate = secs > 0 ? static_cast<double>(row - begin - rep.resumedFrom) / secs : 0;
+        if (!progress({row - begin, end - begin, rate, rate > 0 ? static_cast<double>(end - row) / rate : 0, "embedding"}))
+          fail(ErrorKind::Cancelled, ds->path(),
+               "cancelled after " + std::to_string(row) + " cells; run again to resume");
+      }
+    }
+  };
+
+  std::vector<std::unique_ptr<ResumeFile>> parts;
+  if (opt.shardIndex >= 0) {
+    // Shard worker: embed this shard's rows into its own resume file; the merge writes the output.
+    if (opt.shardIndex >= shards) fail(ErrorKind::InvalidArgument, "", "--shard must be below --shards");
+    auto [b0, b1] = shardRange(opt.shardIndex);
+    ResumeFile resume(resumePath(opt.shardIndex), signature, dim);
+    runRange(resume, b0, b1);
+    rep.embedSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - tEmbed).count();
+    rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return rep;
+  }
+  for (int k = 0; k < shards; ++k) {
+    auto [b0, b1] = shardRange(k);
+    parts.push_back(std::make_unique<ResumeFile>(resumePath(k), signature, dim));
+    if (shards == 1) {
+      runRange(*parts.back(), b0, b1);
+    } else if (parts.back()->rowsDone() != b1 - b0) {
+      parts.back()->remove();
+      fail(ErrorKind::Io, resumePath(k), "shard " + std::to_string(k) + " of " + std::to_string(shards) +
+                                             " is incomplete (its worker failed or was stopped); run again");
     }
   }
+  // Reads rows [r0, r0 + n) of the result from the shard files.
+  auto readRows = [&](int64_t r0, int64_t n, float* dst) {
+    for (int k = 0; k < shards && n > 0; ++k) {
+      auto [b0, b1] = shardRange(k);
+      if (r0 >= b1) continue;
+      const int64_t take = std::min(n, b1 - r0);
+      parts[static_cast<size_t>(k)]->read(r0 - b0, take, dst);
+      dst += take * dim;
+      r0 += take;
+      n -= take;
+    }
+  };
   rep.embedSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - tEmbed).count();
   if (progress) progress({rep.cells, rep.cells, 0, 0, "writing"});
 
@@ -445,7 +527,7 @@ EmbedReport embedDataset(const EmbedOptions& opt, const ProgressFn& progress) {
     for (int64_t r0 = 0; r0 < rep.cells; r0 += block_) {
       const int64_t n = std::min(block_, rep.cells - r0);
       buf.resize(static_cast<size_t>(n * dim));
-      resume.read(r0, n, buf.data());
+      readRows(r0, n, buf.data());
       for (int64_t i = 0; i < n; ++i) kept[static_cast<size_t>(r0 + i)] = !std::isnan(buf[static_cast<size_t>(i * dim)]);
       w.writeObsmRows("X_uce", r0, buf.data(), n);
     }
@@ -462,7 +544,7 @@ EmbedReport embedDataset(const EmbedOptions& opt, const ProgressFn& progress) {
     m.rows = rep.cells;
     m.cols = dim;
     m.data.resize(static_cast<size_t>(rep.cells * dim));
-    resume.read(0, rep.cells, m.data.data());
+    readRows(0, rep.cells, m.data.data());
     for (int64_t i = 0; i < rep.cells; ++i) kept[static_cast<size_t>(i)] = !std::isnan(m.data[static_cast<size_t>(i * dim)]);
     DataFrame obs = ds->obs();
     obs.set(Column::makeBools("uce_kept", kept));
@@ -472,7 +554,11 @@ EmbedReport embedDataset(const EmbedOptions& opt, const ProgressFn& progress) {
     provenance(w);
     w.commit();
   }
-  resume.remove();
+  for (auto& part : parts) part->remove();
+  if (shards > 1) {  // the workers embedded; count what they produced
+    rep.cellsEmbedded = std::count(kept.begin(), kept.end(), uint8_t(1));
+    rep.cellsDroppedFilter = rep.cells - rep.cellsEmbedded;
+  }
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return rep;
 }

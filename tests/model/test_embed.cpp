@@ -117,6 +117,19 @@ assert sim[same].mean() > sim[diff].mean()
     QVERIFY(maxDiff(xuce(tmp_.filePath("t1.h5ad")), xuce(tmp_.filePath("t3.h5ad"))) > 1e-3);
   }
 
+  void shardedAcrossWorkerProcesses() {
+    // --shards 2: two worker processes (GPUs 0 and 1 on a GPU server; the CPU here), merged.
+    QString out, err, sharded = tmp_.filePath("sharded.h5ad");
+    int rc = cli({"embed", "--adata", data_, "--out", sharded, "--assets", assets_, "--model", model_, "--species",
+                  "human", "--seed", "3", "--sample-size", "256", "--pad-length", "320", "--chunk-cells", "128",
+                  "--shards", "2", "--device", "cpu", "--quiet"}, &out, &err);
+    QVERIFY2(rc == 0, qPrintable(err + out));
+    QVERIFY(QDir(tmp_.path()).entryList({"sharded.h5ad.uce-resume*"}).isEmpty());
+    embedDataset(base(tmp_.filePath("single.h5ad")));
+    const double d = maxDiff(xuce(sharded), xuce(tmp_.filePath("single.h5ad")));
+    QVERIFY2(d < 1e-5, qPrintable(QString::number(d)));
+  }
+
   void resumesAfterCancel() {
     const QString out = tmp_.filePath("resume.h5ad");
     EmbedOptions o = base(out);

@@ -32,6 +32,11 @@ struct EmbedOptions {
   int minGenesPerCell = 25;      // release filter: cells with >= 25 expressed genes
   int threads = 0;               // tokenizer threads; 0 = hardware concurrency
   int64_t chunkCells = 2048;     // cells read from disk at a time
+  // Multi-GPU: the rows are split into `shards` contiguous ranges embedded by separate worker
+  // processes (shardIndex = 0..shards-1, each on its own device), each into its own resume
+  // file; a final call with shardIndex = -1 merges them into the output.
+  int shards = 1;
+  int shardIndex = -1;
   // A species the assets lack (new_species.h): its protein embeddings and gene positions. The
   // bundle extended by it is saved to extendedAssetsDir ("" = "<assets folder name>+<species>"
   // next to the output) and reused by later runs; assetsDir itself is never modified.
