@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <numeric>
 #include <random>
+#include <thread>
 
 #include "uce/core/dataset.h"
 #include "uce/model/network.h"
@@ -94,6 +95,7 @@ int main(int argc, char** argv) {
   cfg.nLayers = 2;
   model::UceNetwork net(cfg);
   net->eval();
+  torch::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   torch::NoGradGuard ng;
   const int64_t B = 16, L = 1075, batches = 8;
   auto tok = torch::randint(4, cfg.nTokens, {B, L}, torch::kLong);

@@ -329,6 +329,8 @@ EmbedReport embedDataset(const EmbedOptions& opt, const ProgressFn& progress) {
   so.chromTokenOffset = sp.chromTokenOffset;
   so.seed = opt.seed;
   const int threads = opt.threads > 0 ? opt.threads : std::max(1u, std::thread::hardware_concurrency());
+  // LibTorch's OpenMP pool may start with one thread: on the CPU the network gets them all.
+  if (!device.is_cuda()) torch::set_num_threads(threads);
   const int64_t dim = cfg.outputDim;
 
   // Pass 2: embed rows [rowBegin, rowEnd) in chunks; progress is kept in the resume file. A

@@ -54,49 +54,104 @@ void GeneTable::finalize() {
     return a < b;
   });
   rank.assign(n, -1);
-  for (size_t r = 0; r < byRank.size(); ++r) rank[byRank[r]] = static_cast<int32_t>(r);
+  tokenByRank.resize(byRank.size());
+  chromByRank.resize(byRank.size());
+  for (size_t r = 0; r < byRank.size(); ++r) {
+    rank[byRank[r]] = static_cast<int32_t>(r);
+    tokenByRank[r] = token[byRank[r]];
+    chromByRank[r] = chrom[byRank[r]];
+  }
 }
 
 SentenceBuilder::SentenceBuilder(const GeneTable& genes, const SentenceOptions& options)
-    : genes_(genes), opt_(options), weightByRank_(genes.byRank.size(), 0.f) {}
+    : genes_(genes), opt_(options), weightByRank_(genes.byRank.size(), 0.f),
+      rankBits_(genes.byRank.size() / 64 + 1, 0) {}
+
+namespace {
+// log1p of small integer counts, the common case, without calling log1p.
+const std::vector<float>& log1pTable() {
+  static const std::vector<float> table = [] {
+    std::vector<float> t(4096);
+    for (size_t i = 0; i < t.size(); ++i) t[i] = static_cast<float>(std::log1p(static_cast<double>(i)));
+    return t;
+  }();
+  return table;
+}
+}  // namespace
 
 int SentenceBuilder::build(const int32_t* cols, const float* vals, int64_t n, uint64_t cellIndex,
                            int32_t* out) {
   std::fill(out, out + opt_.padLength, kPadToken);
-  // 1. log1p weights of the cell's matched expressed genes, scattered by genomic rank.
-  touched_.clear();
+  // 1. log1p weights of the cell's matched expressed genes, scattered by genomic rank; a bitmap
+  //    of the ranks gives them back in genomic order without sorting.
+  const std::vector<float>& lut = log1pTable();
+  bool any = false;
   for (int64_t k = 0; k < n; ++k) {
     const int32_t r = genes_.rank[static_cast<size_t>(cols[k])];
-    if (r < 0 || !(vals[k] > 0)) continue;
-    if (weightByRank_[r] == 0.f) touched_.push_back(r);
-    weightByRank_[r] += std::log1p(vals[k]);
+    const float v = vals[k];
+    if (r < 0 || !(v > 0)) continue;
+    const auto iv = static_cast<uint32_t>(v);
+    weightByRank_[static_cast<size_t>(r)] += (static_cast<float>(iv) == v && iv < lut.size()) ? lut[iv] : std::log1p(v);
+    rankBits_[static_cast<size_t>(r) >> 6] |= uint64_t(1) << (r & 63);
+    any = true;
   }
-  if (touched_.empty()) return 0;
-  // Genomic order of the expressed genes = sorted ranks.
-  std::sort(touched_.begin(), touched_.end());
-  cellRanks_.assign(touched_.begin(), touched_.end());
-  cumulative_.resize(cellRanks_.size());
+  if (!any) return 0;
+  cellRanks_.clear();
+  weights_.clear();
   double total = 0;
-  for (size_t i = 0; i < cellRanks_.size(); ++i) {
-    total += weightByRank_[cellRanks_[i]];
-    cumulative_[i] = total;
-    weightByRank_[cellRanks_[i]] = 0.f;  // reset for the next cell
+  for (size_t w = 0; w < rankBits_.size(); ++w) {
+    uint64_t bits = rankBits_[w];
+    if (!bits) continue;
+    rankBits_[w] = 0;  // reset for the next cell
+    while (bits) {
+      const int32_t r = static_cast<int32_t>(w * 64 + static_cast<size_t>(__builtin_ctzll(bits)));
+      bits &= bits - 1;
+      cellRanks_.push_back(r);
+      const float wt = weightByRank_[static_cast<size_t>(r)];
+      weightByRank_[static_cast<size_t>(r)] = 0.f;
+      weights_.push_back(wt);
+      total += wt;
+    }
   }
-  // 2. sampleSize draws with replacement, proportional to the weights.
+  // 2. sampleSize draws with replacement, proportional to the weights: Vose's alias method,
+  //    O(genes) to build and O(1) per draw.
+  const size_t m = cellRanks_.size();
+  aliasProb_.resize(m);
+  alias_.resize(m);
+  small_.clear();
+  large_.clear();
+  const double scale = static_cast<double>(m) / total;
+  for (size_t i = 0; i < m; ++i) {
+    aliasProb_[i] = static_cast<double>(weights_[i]) * scale;
+    (aliasProb_[i] < 1.0 ? small_ : large_).push_back(static_cast<int32_t>(i));
+  }
+  while (!small_.empty() && !large_.empty()) {
+    const int32_t sm = small_.back(), lg = large_.back();
+    small_.pop_back();
+    alias_[static_cast<size_t>(sm)] = lg;
+    aliasProb_[static_cast<size_t>(lg)] -= 1.0 - aliasProb_[static_cast<size_t>(sm)];
+    if (aliasProb_[static_cast<size_t>(lg)] < 1.0) {
+      large_.pop_back();
+      small_.push_back(lg);
+    }
+  }
+  for (int32_t i : large_) aliasProb_[static_cast<size_t>(i)] = 1.0;
+  for (int32_t i : small_) aliasProb_[static_cast<size_t>(i)] = 1.0;  // rounding leftovers
   CellRng rng(opt_.seed, cellIndex);
-  draws_.assign(cellRanks_.size(), 0);
+  draws_.assign(m, 0);
   for (int d = 0; d < opt_.sampleSize; ++d) {
-    const double u = rng.uniform() * total;
-    size_t i = static_cast<size_t>(std::upper_bound(cumulative_.begin(), cumulative_.end(), u) - cumulative_.begin());
-    if (i >= cumulative_.size()) i = cumulative_.size() - 1;
-    ++draws_[i];
+    const uint64_t x = rng.next();
+    // High 32 bits pick the column (multiply-shift), low 32 bits the coin.
+    const size_t i = static_cast<size_t>(((x >> 32) * static_cast<uint64_t>(m)) >> 32);
+    const double coin = static_cast<double>(x & 0xFFFFFFFFull) * 0x1.0p-32;
+    ++draws_[coin < aliasProb_[i] ? i : static_cast<size_t>(alias_[i])];
   }
   // 3. chromosome groups (contiguous in rank order) present in the draws, in random order.
   groupStart_.clear();
   int32_t lastChrom = -1;
   for (size_t i = 0; i < cellRanks_.size(); ++i) {
     if (draws_[i] == 0) continue;
-    const int32_t chrom = genes_.chrom[genes_.byRank[cellRanks_[i]]];
+    const int32_t chrom = genes_.chromByRank[static_cast<size_t>(cellRanks_[i])];
     if (groupStart_.empty() || chrom != lastChrom) {
       groupStart_.push_back(static_cast<int32_t>(i));
       lastChrom = chrom;
@@ -114,11 +169,10 @@ int SentenceBuilder::build(const int32_t* cols, const float* vals, int64_t n, ui
     const size_t begin = static_cast<size_t>(groupStart_[static_cast<size_t>(g)]);
     const size_t end = static_cast<size_t>(g + 1 < nGroups ? groupStart_[static_cast<size_t>(g + 1)]
                                                            : static_cast<int32_t>(cellRanks_.size()));
-    const int32_t firstCol = genes_.byRank[cellRanks_[begin]];
     if (pos + 2 > opt_.padLength) break;
-    out[pos++] = static_cast<int32_t>(opt_.chromTokenOffset + genes_.chrom[firstCol]);
+    out[pos++] = static_cast<int32_t>(opt_.chromTokenOffset + genes_.chromByRank[static_cast<size_t>(cellRanks_[begin])]);
     for (size_t i = begin; i < end; ++i) {
-      const int32_t token = genes_.token[genes_.byRank[cellRanks_[i]]];
+      const int32_t token = genes_.tokenByRank[static_cast<size_t>(cellRanks_[i])];
       for (uint16_t k = 0; k < draws_[i] && pos < opt_.padLength - 1; ++k) out[pos++] = token;
     }
     out[pos++] = kChromCloseToken;

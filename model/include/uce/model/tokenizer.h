@@ -30,6 +30,7 @@ struct GeneTable {
   // Filled by finalize(): genomic rank of each matched column (order by chrom, start, column).
   std::vector<int32_t> rank;    // [genes], -1 when unmatched
   std::vector<int32_t> byRank;  // [matched] column of each rank
+  std::vector<int32_t> tokenByRank, chromByRank;  // [matched] token / chromosome of each rank
   void finalize();
   int64_t matched() const { return static_cast<int64_t>(byRank.size()); }
 };
@@ -47,9 +48,11 @@ class SentenceBuilder {
   const GeneTable& genes_;
   SentenceOptions opt_;
   std::vector<float> weightByRank_;     // [matched], zero outside the current cell
-  std::vector<int32_t> touched_;        // ranks set for the current cell
-  std::vector<double> cumulative_;
-  std::vector<int32_t> cellRanks_;
+  std::vector<uint64_t> rankBits_;      // bitmap of the current cell's ranks, zero between cells
+  std::vector<int32_t> cellRanks_;      // the cell's expressed genes, in genomic order
+  std::vector<float> weights_;          // their log1p weights
+  std::vector<double> aliasProb_;       // alias table (Vose)
+  std::vector<int32_t> alias_, small_, large_;
   std::vector<uint16_t> draws_;         // draws per expressed gene of the cell
   std::vector<int32_t> groupStart_, groupOrder_;
 };
