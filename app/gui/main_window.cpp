@@ -29,6 +29,7 @@ struct MainWindow::LoadResult {
   QString summary;
   QString mapKey;                 // obsm key drawn on the map, "" if none
   QString colourBy;               // obs column used for colours
+  qint64 cells = 0;
   std::vector<float> xy;          // [n * 2]
   std::vector<unsigned> rgba;     // [n]
 };
@@ -139,6 +140,8 @@ void MainWindow::showResult(const std::shared_ptr<LoadResult>& r) {
   setWindowTitle(tr("UCE Atlas - %1").arg(QFileInfo(r->path).fileName()));
   summary_->setPlainText(r->summary);
   map_->setPoints(r->xy, r->rgba);
+  map_->setMessage(tr("%1 cells loaded. This file has no 2-D map yet (obsm X_umap or X_tsne).")
+                       .arg(r->cells));
   if (r->mapKey.isEmpty())
     status_->setText(tr("Loaded %1: no embedding map yet").arg(QFileInfo(r->path).fileName()));
   else
@@ -161,6 +164,7 @@ static std::shared_ptr<MainWindow::LoadResult> loadDataset(const QString& path) 
     r->path = QFileInfo(path).canonicalFilePath().isEmpty() ? path : QFileInfo(path).canonicalFilePath();
     auto ds = uce::openDataset(r->path.toStdString());
     r->summary = QString::fromStdString(uce::toText(uce::summarize(*ds)));
+    r->cells = ds->cells();
     std::vector<std::string> keys = ds->obsmKeys();
     for (const char* want : {"X_umap", "X_tsne", "X_pca"}) {
       if (std::find(keys.begin(), keys.end(), want) == keys.end()) continue;

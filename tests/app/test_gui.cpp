@@ -89,6 +89,18 @@ class TestGui : public QObject {
     w.grab().save(shotDir() + "/pbmc_small_window.png");
   }
 
+  void demoAtlasOpensWithSummary() {
+    MainWindow w;
+    w.show();
+    QSignalSpy loaded(&w, &MainWindow::loaded);
+    w.openDemo();
+    QVERIFY2(loaded.wait(60000), qPrintable(w.lastError()));
+    QVERIFY(w.summaryText().contains("cell_type: categorical"));
+    QVERIFY(w.map()->message().contains("cells loaded"));
+    QTest::qWait(200);
+    w.grab().save(shotDir() + "/demo_window.png");
+  }
+
   void badFileShowsErrorNamingIt() {
     QTemporaryDir tmp;
     QString bad = tmp.filePath("broken.h5ad");

@@ -12,6 +12,12 @@ MapView::MapView(QWidget* parent) : QOpenGLWidget(parent) {
   setMinimumSize(320, 240);
   setMouseTracking(true);
   view_ = bounds_ = QRectF(-1, -1, 2, 2);
+  message_ = tr("No cells loaded: open a dataset (File > Open)");
+}
+
+void MapView::setMessage(const QString& text) {
+  message_ = text;
+  update();
 }
 
 void MapView::setPoints(std::vector<float> xy, std::vector<unsigned> rgba) {
@@ -45,7 +51,7 @@ void MapView::paintGL() {
   if (rgba_.empty()) {
     QPainter p(this);
     p.setPen(QColor(120, 120, 120));
-    p.drawText(rect(), Qt::AlignCenter, tr("No cells loaded: open a dataset (File > Open)"));
+    p.drawText(rect(), Qt::AlignCenter | Qt::TextWordWrap, message_);
     return;
   }
   // Software path until the VTK-hosted renderer lands: draw points with QPainter.

@@ -4,6 +4,7 @@
 #include <QOpenGLFunctions>
 #include <QOpenGLWidget>
 #include <QRectF>
+#include <QString>
 #include <vector>
 
 namespace uce::views {
@@ -19,6 +20,9 @@ class MapView : public QOpenGLWidget, protected QOpenGLFunctions {
   // Visible map rectangle in data units (after fit / pan / zoom).
   QRectF viewRect() const { return view_; }
   void resetView();
+  // Text shown centred when there are no points (why the map is empty, what to do).
+  void setMessage(const QString& text);
+  QString message() const { return message_; }
   static constexpr unsigned kBackground = 0xFFFFFFFFu;
 
  Q_SIGNALS:
@@ -32,6 +36,7 @@ class MapView : public QOpenGLWidget, protected QOpenGLFunctions {
   void mouseMoveEvent(QMouseEvent* e) override;
 
  private:
+  QString message_;
   std::vector<float> xy_;
   std::vector<unsigned> rgba_;
   QRectF bounds_;
