@@ -4,6 +4,7 @@
 #include <cstring>
 #include <exception>
 #include <iostream>
+#include <string>
 
 #include "command.h"
 #include "uce/core/error.h"
@@ -83,6 +84,22 @@ double Options::getDouble(const std::string& key, double def) const {
   return x;
 }
 
+// Errors are one line on stderr: multi-line texts (e.g. a usage summary) are joined.
+static std::string oneLine(std::string s) {
+  std::string out;
+  bool space = false;
+  for (char c : s) {
+    if (c == '\n' || c == '\r' || c == ' ') {
+      space = !out.empty();
+      continue;
+    }
+    if (space) out += ' ';
+    space = false;
+    out += c;
+  }
+  return out;
+}
+
 static void usage(std::FILE* to) {
   std::fprintf(to, "usage: uce <command> [options]\n       uce --version\n\ncommands:\n");
   for (const auto& c : registry()) std::fprintf(to, "  %-10s %s\n", c.name, c.summary);
@@ -111,13 +128,13 @@ int main(int argc, char** argv) {
     try {
       return c.run(args);
     } catch (const uce::Error& e) {
-      std::fprintf(stderr, "error: %s\n", e.what());
+      std::fprintf(stderr, "error: %s\n", oneLine(e.what()).c_str());
       return e.kind() == uce::ErrorKind::InvalidArgument ? 2 : 1;
     } catch (const std::bad_alloc&) {
       std::fprintf(stderr, "error: out of memory\n");
       return 1;
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "error: %s\n", e.what());
+      std::fprintf(stderr, "error: %s\n", oneLine(e.what()).c_str());
       return 1;
     }
   }

@@ -69,6 +69,12 @@ a.write_h5ad('%1')
     QCOMPARE(o["counts"].toObject()["key"].toString(), QString("layers/counts"));
     QCOMPARE(o["gene_symbols"].toObject()["column"].toString(), QString("gene_symbols"));
     QCOMPARE(o["species"].toObject()["guess"].toString(), QString("mouse"));
+    // Choosing the log-normalised X as counts is refused, naming the file and the right layer.
+    QCOMPARE(cli({"info", path, "--counts", "X"}, &out, &err), 1);
+    QVERIFY2(err.startsWith("error: ") && err.contains("lognorm.h5ad") && err.contains("non-integer") &&
+                 err.contains("layers/counts"),
+             qPrintable(err));
+    QCOMPARE(err.trimmed().count('\n'), 0);
   }
 
   void errorsAreOneLine() {
@@ -81,6 +87,9 @@ a.write_h5ad('%1')
     QVERIFY(err.startsWith("error: unknown command"));
     QCOMPARE(cli({"info"}, &out, &err), 2);
     QVERIFY(err.startsWith("error: usage"));
+    QCOMPARE(cli({"synth"}, &out, &err), 2);  // a multi-line usage text still makes one error line
+    QVERIFY(err.startsWith("error: usage"));
+    QCOMPARE(err.trimmed().count('\n'), 0);
   }
 };
 
