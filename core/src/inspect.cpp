@@ -178,28 +178,6 @@ std::string toText(const DatasetSummary& s) {
   return o.str();
 }
 
-std::string jsonQuote(const std::string& s) {
-  std::string o = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': o += "\\\""; break;
-      case '\\': o += "\\\\"; break;
-      case '\n': o += "\\n"; break;
-      case '\t': o += "\\t"; break;
-      case '\r': o += "\\r"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          o += buf;
-        } else {
-          o += static_cast<char>(c);
-        }
-    }
-  }
-  return o + "\"";
-}
-
 std::string toJson(const DatasetSummary& s) {
   std::ostringstream o;
   o << "{\n  \"path\": " << jsonQuote(s.path) << ",\n  \"format\": " << jsonQuote(s.format)

@@ -5,43 +5,13 @@
 #include "uce/core/pickle_writer.h"
 #include "uce/core/error.h"
 #include "uce/core/synth.h"
+#include "uce/core/text.h"
 
 #ifndef UCE_VERSION
 #define UCE_VERSION "unknown"
 #endif
 
 namespace uce {
-
-namespace {
-
-std::string jsonString(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
-}
-
-std::string csvField(const std::string& s) {
-  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
-}
-
-}  // namespace
 
 void writeSynthTextAssets(const SynthAssets& a, const std::string& dir) {
   namespace fs = std::filesystem;
@@ -63,7 +33,7 @@ void writeSynthTextAssets(const SynthAssets& a, const std::string& dir) {
   const int64_t geneTokens = a.geneTokens();
   std::string j = "{\n";
   j += "  \"generator\": \"uce synth\",\n";
-  j += "  \"version\": " + jsonString(UCE_VERSION) + ",\n";
+  j += "  \"version\": " + jsonQuote(UCE_VERSION) + ",\n";
   j += "  \"seed\": " + std::to_string(a.seed) + ",\n";
   j += "  \"token_dim\": " + std::to_string(a.tokenDim) + ",\n";
   j += "  \"n_tokens\": " + std::to_string(a.totalTokens()) + ",\n";
@@ -77,9 +47,9 @@ void writeSynthTextAssets(const SynthAssets& a, const std::string& dir) {
   j += "  \"species\": [\n";
   for (size_t i = 0; i < a.species.size(); ++i) {
     const auto& s = a.species[i];
-    j += "    {\"name\": " + jsonString(s.name) + ", \"offset\": " + std::to_string(s.offset) +
+    j += "    {\"name\": " + jsonQuote(s.name) + ", \"offset\": " + std::to_string(s.offset) +
          ", \"n_genes\": " + std::to_string(s.tokens.size()) +
-         ", \"embedding_file\": " + jsonString(a.embeddingFile(s)) + "}" +
+         ", \"embedding_file\": " + jsonQuote(a.embeddingFile(s)) + "}" +
          (i + 1 < a.species.size() ? "," : "") + "\n";
   }
   j += "  ]\n}\n";

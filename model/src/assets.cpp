@@ -12,6 +12,7 @@
 #include <torch/torch.h>
 
 #include "uce/core/error.h"
+#include "uce/core/text.h"
 #include "uce/model/torch_file.h"
 
 namespace uce::model {
@@ -31,11 +32,6 @@ const std::map<std::string, std::string>& releaseEmbeddingFiles() {
 }
 
 namespace {
-
-std::string upper(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return s;
-}
 
 // One CSV record with RFC 4180 quoting.
 std::vector<std::string> splitCsv(const std::string& line) {
@@ -154,7 +150,7 @@ std::vector<GenePosition> readGenePositions(const std::string& path, const std::
     }
     if (f[cGene].empty() || f[cChrom].empty())
       uce::fail(uce::ErrorKind::Format, path, "line " + std::to_string(t.lineNo[i]) + ": empty gene_symbol or chromosome");
-    out.push_back({upper(f[cGene]), f[cChrom], parseInt(f[cStart], path, t.lineNo[i], "start")});
+    out.push_back({toUpper(f[cGene]), f[cChrom], parseInt(f[cStart], path, t.lineNo[i], "start")});
   }
   if (out.empty()) {
     std::string has;
@@ -232,7 +228,7 @@ AssetBundle::AssetBundle(std::string dir) : dir_(std::move(dir)) {
       uce::fail(uce::ErrorKind::Format, chromPath, "line " + std::to_string(lineNo) + " has too few fields");
     Row r;
     r.species = f[cSpecies];
-    r.gene = upper(f[cGene]);
+    r.gene = toUpper(f[cGene]);
     r.specChrom = f[cSpecies] + "_" + f[cChrom];
     char* end = nullptr;
     double start = std::strtod(f[cStart].c_str(), &end);
@@ -306,7 +302,7 @@ const SpeciesTokens& AssetBundle::species(const std::string& name) {
   NamedTensors emb = loadTensorDict(sp->embeddingFile);
   sp->genes.reserve(emb.size());
   for (auto& kv : emb) {
-    std::string g = upper(kv.first);
+    std::string g = toUpper(kv.first);
     sp->index.emplace(g, static_cast<int32_t>(sp->genes.size()));
     sp->genes.push_back(std::move(g));
   }
@@ -324,7 +320,7 @@ const SpeciesTokens& AssetBundle::loadAdded(const AddedSpecies& a) {
   if (!fs::exists(sp->embeddingFile))
     uce::fail(uce::ErrorKind::Io, sp->embeddingFile, "missing protein-embedding file for species '" + a.name + "'");
   for (auto& kv : loadTensorDict(sp->embeddingFile)) {
-    std::string g = upper(kv.first);
+    std::string g = toUpper(kv.first);
     sp->index.emplace(g, static_cast<int32_t>(sp->genes.size()));
     sp->genes.push_back(std::move(g));
   }

@@ -18,6 +18,7 @@
 
 #include "uce/core/dataset.h"
 #include "uce/core/error.h"
+#include "uce/core/text.h"
 #include "uce/core/h5ad_writer.h"
 #include "uce/core/inspect.h"
 #include "uce/core/sha256.h"
@@ -41,11 +42,6 @@ void setCudaAutocast(bool on) {
   at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
 #endif
   if (!on) at::autocast::clear_cache();
-}
-
-std::string upper(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return s;
 }
 
 // Gene symbols of the counts matrix: var_names or the chosen var column.
@@ -221,7 +217,7 @@ EmbedReport embedDataset(const EmbedOptions& opt, const ProgressFn& progress) {
   table.start.assign(static_cast<size_t>(mi.cols), 0);
   int64_t noPosition = 0;
   for (int64_t c = 0; c < mi.cols; ++c) {
-    const std::string g = upper(symbols[static_cast<size_t>(c)]);
+    const std::string g = toUpper(symbols[static_cast<size_t>(c)]);
     auto it = sp.index.find(g);
     if (it == sp.index.end()) continue;
     auto pos = sp.chromPos.find(g);

@@ -14,6 +14,7 @@
 // species_offsets.pkl is written by core's pickle writer (private to uce_core, linked with it).
 #include "uce/core/pickle_writer.h"
 #include "uce/core/error.h"
+#include "uce/core/text.h"
 #include "uce/core/sha256.h"
 #include "uce/core/synth.h"
 #include "uce/model/assets.h"
@@ -22,21 +23,6 @@
 namespace uce::model {
 namespace fs = std::filesystem;
 namespace {
-
-std::string upper(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return s;
-}
-
-std::string csvField(const std::string& s) {
-  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
-}
 
 std::string shapeOf(const at::Tensor& t) {
   std::string s = "[";
@@ -129,7 +115,7 @@ at::Tensor proteinRows(const std::string& path, int64_t tokenDim, std::vector<st
                ", but this token table needs float vectors of " + std::to_string(tokenDim) +
                " values: the embeddings must come from the same protein model as the bundle's (ESM2-15B, 5120 "
                "values, for the release)");
-    genes.push_back(upper(kv.first));
+    genes.push_back(toUpper(kv.first));
     rows.push_back(v.to(torch::kFloat));
   }
   return torch::stack(rows);

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "uce/core/dataset.h"
+#include "uce/core/text.h"
 
 namespace uce {
 
@@ -47,8 +48,5 @@ double ensemblFraction(const std::vector<std::string>& names);
 DatasetSummary summarize(const Dataset& ds);
 std::string toText(const DatasetSummary& s);
 std::string toJson(const DatasetSummary& s);
-
-// JSON string literal with escapes.
-std::string jsonQuote(const std::string& s);
 
 }  // namespace uce
