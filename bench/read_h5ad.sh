@@ -64,7 +64,9 @@ for i in $(seq "$repeat"); do
 done
 
 # best MODE FIELD: the smallest FIELD over the runs of MODE
-best() { printf '%s' "$runs" | grep "mode=$1 " | sed -n "s/.* $2=\([0-9.]*\).*/\1/p" | sort -g | head -1; }
+best() {
+  printf '%s' "$runs" | grep "mode=$1 " | sed -n "s/.* $2=\([0-9.]*\).*/\1/p" | sort -g | head -1
+}
 nnz_of() { printf '%s' "$runs" | grep "mode=$1 " | sed -n 's/.* nnz=\([0-9]*\).*/\1/p' | sort -u; }
 for mode in stream full; do
   [ "$(nnz_of $mode)" = "$(nnz_of anndata)" ] ||
@@ -87,3 +89,4 @@ for mode in anndata stream full; do
     'BEGIN { printf "%-24s %8.3f %7.2fx %14.1f %11.2fx\n", l, o, a / o, om, om / pm }'
 done
 echo "targets:  speed (anndata seconds / ours) >= 3x, RSS ratio (ours / anndata) <= 1x"
+echo "machine:  $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -241,6 +241,12 @@ bool entriesValid(const int32_t* indices, const float* values, size_t n, int64_t
   return !anyIndexOutside(indices, n, ncols) && !anyNonFinite(values, n);
 }
 
+bool indicesInRange(const int32_t* indices, size_t n, int64_t ncols) {
+  return !anyIndexOutside(indices, n, ncols);
+}
+
+bool valuesFinite(const float* values, size_t n) { return !anyNonFinite(values, n); }
+
 void validateBlock(const std::string& file, const std::string& key, const CsrBlock& b) {
   validateIndptr(file, key, b);
   if (anyIndexOutside(b.indices.data(), b.indices.size(), b.ncols))

@@ -2,7 +2,7 @@
 // and varm names, uns scalars) on open, count rows on demand in bounded memory. CSR rows go
 // straight from the file into the CsrBlock buffers (pread / H5Dread_chunk when the arrays are
 // stored as float32 / int32, else HDF5's type conversion), without zero-filling them first,
-// and are checked slice by slice while in cache, on a second thread for large blocks; CSC and
+// and are checked slice by slice while in cache, on two threads for large blocks; CSC and
 // dense matrices are converted to CSR rows.
 #include <fcntl.h>
 #include <hdf5.h>
@@ -41,8 +41,8 @@ constexpr int64_t kSliceEntries = int64_t{1} << 22;
 // Chunk cache per sparse array, so that a chunk split by two row blocks is decompressed once.
 constexpr size_t kChunkCacheBytes = size_t{16} << 20;
 // CSR blocks are read and checked in slices of this many entries, so that a slice is still in
-// cache (512 KiB of indices and 512 KiB of values) when it is checked; in blocks of at least
-// kParallelEntries entries, on a second thread (see readChecked).
+// cache (512 KiB of indices or of values) when it is checked. Blocks of at least
+// kParallelEntries entries use a second thread (see readDirect, readChecked).
 constexpr int64_t kCheckSlice = int64_t{1} << 17;
 constexpr int64_t kParallelEntries = int64_t{1} << 20;
 // uns dicts nested deeper than this are not followed (guards against looping hard links).
@@ -75,31 +75,42 @@ DType dtypeOf(hid_t type) {
 
 // How a 1-D array stored exactly as the wanted memory type (no filter, same byte order and
 // width) can be read without HDF5's selection and conversion machinery:
-//  - contiguous: pread() at its file offset, no HDF5 call;
-//  - chunked (anndata writes growable, chunked arrays): H5Dread_chunk, straight into the
-//    block for every chunk the read covers whole.
+//  - contiguous: pread() at its file offset;
+//  - chunked (anndata and H5adWriter write growable, chunked arrays): pread() at the file
+//    offset of each chunk where those can be looked up cheaply (chunkOffsets), else
+//    H5Dread_chunk straight into the block for every chunk a read covers whole.
+// pread() needs no HDF5 call (nor its library-wide lock), so two threads can fill a block.
 struct DirectLayout {
   enum class Kind { None, Contiguous, Chunked } kind = Kind::None;
-  int64_t offset = 0;    // Contiguous: byte offset of element 0 in the file
-  int64_t chunkLen = 0;  // Chunked: elements per chunk
-  int64_t length = 0;    // elements in the array
+  int64_t offset = 0;         // Contiguous: byte offset of element 0 in the file
+  int64_t chunkLen = 0;       // Chunked: elements per chunk
+  bool chunkOffsets = false;  // Chunked: see fileRuns
   size_t elemSize = 0;
 };
 
-DirectLayout directLayout(hid_t dset, hid_t memType, int64_t length, int64_t fileSize) {
+// In HDF5 1.10, H5Dget_chunk_info_by_coord walks the chunk index from its first entry
+// (~16 ns an entry here), so looking up every chunk of an array of n chunks takes ~n^2 / 2
+// steps. Chunk offsets are looked up only while that stays under ~10% of copying the chunks:
+// n <= chunk bytes / kBytesPerChunkLookup (H5adWriter's 1 MiB chunks: up to 2,048 chunks;
+// anndata's ~80 KB chunks: up to ~150). Nor when the file has a user block: HDF5 1.10 gives
+// chunk addresses relative to its end.
+constexpr int64_t kBytesPerChunkLookup = 512;
+
+DirectLayout directLayout(hid_t dset, hid_t memType, int64_t length, int64_t fileSize,
+                          bool userBlock) {
   Handle dcpl(H5Dget_create_plist(dset));
   Handle type(H5Dget_type(dset));
   if (!dcpl.valid() || !type.valid() || H5Pget_nfilters(dcpl) != 0 ||
       H5Pget_external_count(dcpl) != 0 || H5Tequal(type, memType) <= 0)
     return {};
   DirectLayout l;
-  l.length = length;
   l.elemSize = H5Tget_size(memType);
+  const auto elem = static_cast<int64_t>(l.elemSize);
   switch (H5Pget_layout(dcpl)) {
     case H5D_CONTIGUOUS: {
       const haddr_t offset = H5Dget_offset(dset);
       if (offset == HADDR_UNDEF || offset > static_cast<haddr_t>(fileSize) ||
-          static_cast<int64_t>(offset) + length * static_cast<int64_t>(l.elemSize) > fileSize)
+          static_cast<int64_t>(offset) + length * elem > fileSize)
         return {};  // not written, or past the end: HDF5 reports it
       l.kind = DirectLayout::Kind::Contiguous;
       l.offset = static_cast<int64_t>(offset);
@@ -107,14 +118,62 @@ DirectLayout directLayout(hid_t dset, hid_t memType, int64_t length, int64_t fil
     }
     case H5D_CHUNKED: {
       hsize_t chunk = 0;
-      if (H5Pget_chunk(dcpl, 1, &chunk) != 1 || chunk == 0) return {};
+      if (H5Pget_chunk(dcpl, 1, &chunk) != 1 || chunk == 0 ||
+          chunk > static_cast<hsize_t>(INT32_MAX))
+        return {};
       l.kind = DirectLayout::Kind::Chunked;
       l.chunkLen = static_cast<int64_t>(chunk);
+      const int64_t chunks = (length + l.chunkLen - 1) / l.chunkLen;
+      l.chunkOffsets = !userBlock && chunks <= l.chunkLen * elem / kBytesPerChunkLookup;
       return l;
     }
     default:
       return {};
   }
+}
+
+// Where elements [first, last) of a 1-D array lie in the file: runs of consecutive bytes.
+struct FileRuns {
+  struct Run {
+    int64_t elem;    // the run holds elements elem.. (up to the next run's elem, or last)
+    int64_t offset;  // byte offset of element `elem` in the file
+  };
+  std::vector<Run> runs;
+  int64_t last = 0;
+  int64_t elemSize = 0;
+};
+
+// The runs of elements [first, last) of an array that pread() can read: contiguous, or
+// chunked with chunkOffsets and every chunk stored in its nominal size inside the file (not
+// never written: HDF5 then gives the fill value).
+bool fileRuns(hid_t dset, const DirectLayout& l, int64_t first, int64_t last, int64_t fileSize,
+              FileRuns& out) {
+  out.runs.clear();
+  out.last = last;
+  out.elemSize = static_cast<int64_t>(l.elemSize);
+  if (l.kind == DirectLayout::Kind::Contiguous) {
+    out.runs.push_back({first, l.offset + first * out.elemSize});
+    return true;
+  }
+  if (l.kind != DirectLayout::Kind::Chunked || !l.chunkOffsets) return false;
+  const int64_t len = l.chunkLen, chunkBytes = len * out.elemSize;
+  for (int64_t c = first / len; c * len < last; ++c) {
+    hsize_t coord = static_cast<hsize_t>(c * len), size = 0;
+    unsigned filters = 0;
+    haddr_t addr = HADDR_UNDEF;
+    if (H5Dget_chunk_info_by_coord(dset, &coord, &filters, &addr, &size) < 0 ||
+        addr == HADDR_UNDEF || filters != 0 || size != static_cast<hsize_t>(chunkBytes) ||
+        fileSize < chunkBytes || addr > static_cast<haddr_t>(fileSize - chunkBytes))
+      return false;
+    const int64_t elem = std::max(first, c * len);
+    const int64_t offset = static_cast<int64_t>(addr) + (elem - c * len) * out.elemSize;
+    // Chunks stored one after the other join into one run (one pread).
+    if (!out.runs.empty() &&
+        out.runs.back().offset + (elem - out.runs.back().elem) * out.elemSize == offset)
+      continue;
+    out.runs.push_back({elem, offset});
+  }
+  return true;
 }
 
 // Owns a POSIX file descriptor (-1: none).
@@ -142,6 +201,24 @@ bool preadAll(int fd, void* dst, size_t bytes, int64_t offset) {
     p += got;
     bytes -= static_cast<size_t>(got);
     offset += got;
+  }
+  return true;
+}
+
+// Elements [from, to) of the runs' range into dst.
+bool preadRuns(int fd, const FileRuns& r, int64_t from, int64_t to, void* dst) {
+  auto* out = static_cast<char*>(dst);
+  auto run = std::upper_bound(r.runs.begin(), r.runs.end(), from,
+                              [](int64_t e, const FileRuns::Run& x) { return e < x.elem; });
+  if (run == r.runs.begin()) return false;
+  for (--run; from < to; ++run) {
+    const int64_t runEnd = std::next(run) == r.runs.end() ? r.last : std::next(run)->elem;
+    const int64_t n = std::min(to, runEnd) - from;
+    if (n <= 0 || !preadAll(fd, out, static_cast<size_t>(n * r.elemSize),
+                            run->offset + (from - run->elem) * r.elemSize))
+      return false;
+    out += n * r.elemSize;
+    from += n;
   }
   return true;
 }
@@ -182,21 +259,20 @@ void growTo(std::vector<T>& v, int64_t n) {
 }
 
 struct ReadOutcome {
-  bool read = true;   // every slice was read
-  bool valid = true;  // every index in range, every value finite
+  bool indicesRead = true, valuesRead = true;  // false: reading that array failed
+  bool valid = true;                           // every index in range, every value finite
 };
 
 // Entries [start, start + count) of a CSR matrix, read into indices / values [count] (their
 // buffers, with room for count entries) slice by slice by readSlice(from, to) (offsets in the
-// block; false when the read failed) on this thread, and checked with entriesValid. Slices end
-// at multiples of `slice` in the file arrays. For blocks of kParallelEntries entries or more a
-// helper thread checks each slice as soon as it is read (still in cache): checking overlaps
-// reading, and one thread reads as fast as the memory bus lets two.
+// block; false when the read failed) on this thread, and checked with entriesValid; true when
+// every slice read is valid. Slices end at multiples of `slice` in the file arrays. For blocks
+// of kParallelEntries entries or more a helper thread checks each slice as soon as it is read
+// (still in cache), so that checking overlaps reading.
 template <typename ReadSlice>
-ReadOutcome readChecked(int64_t start, int64_t count, int64_t slice, int64_t ncols,
-                        const int32_t* indices, const float* values, ReadSlice readSlice) {
-  ReadOutcome out;
-  if (count <= 0) return out;
+bool readChecked(int64_t start, int64_t count, int64_t slice, int64_t ncols,
+                 const int32_t* indices, const float* values, ReadSlice readSlice) {
+  if (count <= 0) return true;
   const int64_t end = start + count, first = start / slice, last = (end - 1) / slice;
   auto bounds = [&](int64_t i) {
     return std::pair{std::max(start, i * slice) - start, std::min(end, (i + 1) * slice) - start};
@@ -205,13 +281,14 @@ ReadOutcome readChecked(int64_t start, int64_t count, int64_t slice, int64_t nco
     const auto [from, to] = bounds(i);
     return entriesValid(indices + from, values + from, static_cast<size_t>(to - from), ncols);
   };
+  bool read = true, valid = true;
   if (count < kParallelEntries) {
-    for (int64_t i = first; i <= last && out.read; ++i) {
+    for (int64_t i = first; i <= last && read; ++i) {
       const auto [from, to] = bounds(i);
-      out.read = readSlice(from, to);
-      out.valid = out.read && check(i) && out.valid;
+      read = readSlice(from, to);
+      valid = read && check(i) && valid;
     }
-    return out;
+    return valid;
   }
   std::mutex mutex;
   std::condition_variable progress;
@@ -226,12 +303,12 @@ ReadOutcome readChecked(int64_t start, int64_t count, int64_t slice, int64_t nco
       helperValid = check(i) && helperValid;
     }
   });
-  for (int64_t i = first; i <= last && out.read; ++i) {
+  for (int64_t i = first; i <= last && read; ++i) {
     const auto [from, to] = bounds(i);
-    out.read = readSlice(from, to);
+    read = readSlice(from, to);
     {
       std::lock_guard<std::mutex> lock(mutex);
-      if (out.read) readUpTo = i + 1;
+      if (read) readUpTo = i + 1;
     }
     progress.notify_one();
   }
@@ -241,8 +318,7 @@ ReadOutcome readChecked(int64_t start, int64_t count, int64_t slice, int64_t nco
   }
   progress.notify_one();
   checker.join();
-  out.valid = out.read && helperValid;
-  return out;
+  return read && helperValid;
 }
 
 bool isNumericClass(H5T_class_t c) {
@@ -334,6 +410,9 @@ class H5adDataset final : public Dataset {
   void readUns(hid_t group, const std::string& prefix, int depth);
 
   void readCsr(const Matrix& m, int64_t row0, int64_t n, CsrBlock& b) const;
+  ReadOutcome readDirect(const FileRuns& indexRuns, const FileRuns& valueRuns, int64_t start,
+                         int64_t count, CsrBlock& b) const;
+  ReadOutcome readOneByOne(const Matrix& m, int64_t start, int64_t count, CsrBlock& b) const;
   bool readArray(hid_t dset, const DirectLayout& layout, hid_t memType, int64_t start,
                  int64_t count, void* dst, std::vector<char>& scratch) const;
   void readCsc(const Matrix& m, int64_t row0, int64_t n, CsrBlock& b) const;
@@ -341,8 +420,9 @@ class H5adDataset final : public Dataset {
 
   Handle file_;  // first member, so it is closed after every object opened in it
   std::string path_;
-  FileDescriptor fd_;  // the same file, for pread() of contiguous arrays
+  FileDescriptor fd_;  // the same file, for pread() (see DirectLayout)
   int64_t fileSize_ = 0;
+  bool userBlock_ = true;  // the HDF5 data starts after a user block (or that is unknown)
   int64_t cells_ = 0;
   DataFrame obs_, var_, rawVar_;
   bool hasRaw_ = false;
@@ -427,6 +507,9 @@ void H5adDataset::openFile() {
   fd_.open(path_);
   fileSize_ = static_cast<int64_t>(fs::file_size(path_, ec));
   if (ec) fileSize_ = 0;
+  Handle fcpl(H5Fget_create_plist(file_));
+  hsize_t userBlock = 0;
+  userBlock_ = !fcpl.valid() || H5Pget_userblock(fcpl, &userBlock) < 0 || userBlock != 0;
 }
 
 // ---- matrices -------------------------------------------------------------------------------
@@ -549,8 +632,8 @@ void H5adDataset::openSparse(Matrix& m, hid_t group, const std::string& encoding
          "matrix '" + key + "': indptr ends at " + std::to_string(last) + " but " +
              std::to_string(nnz) + " values are stored");
   if (csr && fd_.get() >= 0) {
-    m.directData = directLayout(m.data, H5T_NATIVE_FLOAT, nnz, fileSize_);
-    m.directIndices = directLayout(m.indices, H5T_NATIVE_INT32, nnz, fileSize_);
+    m.directData = directLayout(m.data, H5T_NATIVE_FLOAT, nnz, fileSize_, userBlock_);
+    m.directIndices = directLayout(m.indices, H5T_NATIVE_INT32, nnz, fileSize_, userBlock_);
   }
 }
 
@@ -635,6 +718,62 @@ void H5adDataset::readCsr(const Matrix& m, int64_t row0, int64_t n, CsrBlock& b)
   const int64_t count = end - start;
   reserveFor(b.indices, count);
   reserveFor(b.values, count);
+  FileRuns indexRuns, valueRuns;
+  const ReadOutcome out =
+      count > 0 && fd_.get() >= 0 &&
+              fileRuns(m.indices, m.directIndices, start, end, fileSize_, indexRuns) &&
+              fileRuns(m.data, m.directData, start, end, fileSize_, valueRuns)
+          ? readDirect(indexRuns, valueRuns, start, count, b)
+          : readOneByOne(m, start, count, b);
+  if (!out.indicesRead) unreadable(key + "/indices");
+  if (!out.valuesRead) unreadable(key + "/data");
+  validateIndptr(path_, key, b);
+  if (!out.valid) validateBlock(path_, key, b);  // throws, naming the first bad entry
+}
+
+// Both arrays by pread(), each grown, read and checked slice by slice (see reserveFor); in
+// blocks of kParallelEntries entries or more the indices on a helper thread, so that both
+// cores copy and fault in memory.
+ReadOutcome H5adDataset::readDirect(const FileRuns& indexRuns, const FileRuns& valueRuns,
+                                    int64_t start, int64_t count, CsrBlock& b) const {
+  const int fd = fd_.get();
+  // No exceptions and no HDF5 calls: may run on the helper thread.
+  auto fill = [&](auto& v, const FileRuns& runs, auto valid, bool& read, bool& ok) {
+    for (int64_t from = 0; from < count && read; from += kCheckSlice) {
+      const int64_t to = std::min(count, from + kCheckSlice);
+      growTo(v, to);  // within the reserved capacity: no reallocation
+      read = preadRuns(fd, runs, start + from, start + to, v.data() + from);
+      ok = read && valid(v.data() + from, static_cast<size_t>(to - from)) && ok;
+    }
+  };
+  const int64_t ncols = b.ncols;
+  ReadOutcome out;
+  bool indicesOk = true, valuesOk = true;
+  auto fillIndices = [&] {
+    fill(b.indices, indexRuns,
+         [ncols](const int32_t* p, size_t n) { return indicesInRange(p, n, ncols); },
+         out.indicesRead, indicesOk);
+  };
+  auto fillValues = [&] {
+    fill(b.values, valueRuns, [](const float* p, size_t n) { return valuesFinite(p, n); },
+         out.valuesRead, valuesOk);
+  };
+  if (count >= kParallelEntries) {
+    std::thread helper(fillIndices);
+    fillValues();
+    helper.join();
+  } else {
+    fillIndices();
+    if (out.indicesRead) fillValues();
+  }
+  out.valid = indicesOk && valuesOk;
+  return out;
+}
+
+// Both arrays slice by slice on this thread (through HDF5 where pread cannot, which
+// serialises reads), a helper checking each slice (see readChecked).
+ReadOutcome H5adDataset::readOneByOne(const Matrix& m, int64_t start, int64_t count,
+                                      CsrBlock& b) const {
   int32_t* indices = b.indices.data();  // stable: growTo stays within the reserved capacity
   float* values = b.values.data();
   // Slices at multiples of `slice` in the file arrays: whole chunks when the data is chunked.
@@ -642,20 +781,18 @@ void H5adDataset::readCsr(const Matrix& m, int64_t row0, int64_t n, CsrBlock& b)
   if (m.directData.kind == DirectLayout::Kind::Chunked)
     slice = std::max<int64_t>(1, kCheckSlice / m.directData.chunkLen) * m.directData.chunkLen;
   std::vector<char> scratch;  // one chunk, for chunks a slice covers in part
-  bool indicesRead = true;
-  const ReadOutcome out =
+  ReadOutcome out;
+  out.valid =
       readChecked(start, count, slice, b.ncols, indices, values, [&](int64_t from, int64_t to) {
         growTo(b.indices, to);
-        indicesRead = readArray(m.indices, m.directIndices, H5T_NATIVE_INT32, start + from,
-                                to - from, indices + from, scratch);
-        if (!indicesRead) return false;
+        out.indicesRead = readArray(m.indices, m.directIndices, H5T_NATIVE_INT32, start + from,
+                                    to - from, indices + from, scratch);
+        if (!out.indicesRead) return false;
         growTo(b.values, to);
-        return readArray(m.data, m.directData, H5T_NATIVE_FLOAT, start + from, to - from,
-                         values + from, scratch);
+        return out.valuesRead = readArray(m.data, m.directData, H5T_NATIVE_FLOAT, start + from,
+                                          to - from, values + from, scratch);
       });
-  if (!out.read) unreadable(key + (indicesRead ? "/data" : "/indices"));
-  validateIndptr(path_, key, b);
-  if (!out.valid) validateBlock(path_, key, b);  // throws, naming the first bad entry
+  return out;
 }
 
 // Elements [start, start + count) of a 1-D array into dst as memType: the direct way when the
@@ -676,23 +813,23 @@ bool H5adDataset::readArray(hid_t dset, const DirectLayout& layout, hid_t memTyp
     auto offset = static_cast<hsize_t>(c * len);
     uint32_t filters = 0;
     char* target = out + (from - start) * elem;
-    // H5Dread_chunk writes as many bytes as the file's chunk index says are stored: only a
-    // chunk stored in its nominal size is read this way (never written: size 0, fill value).
+    // H5Dread_chunk writes as many bytes as the file's chunk index says are stored: only
+    // chunks stored in their nominal size are read that way. The others (e.g. never written:
+    // HDF5 gives the fill value) go through HDF5's selection machinery.
     hsize_t stored = 0;
-    if (H5Dget_chunk_storage_size(dset, &offset, &stored) < 0 || stored != chunkBytes) {
-      if (!h5::readSlice1d(dset, memType, from, to - from, target)) return false;
-      continue;
+    bool read = false;
+    if (H5Dget_chunk_storage_size(dset, &offset, &stored) >= 0 && stored == chunkBytes) {
+      // A chunk is stored whole (also the last, partial one), so it goes straight into the
+      // block only when the read covers all of it.
+      const bool whole = from == c * len && to == (c + 1) * len;
+      if (!whole) scratch.resize(static_cast<size_t>(chunkBytes));
+      void* into = whole ? static_cast<void*>(target) : scratch.data();
+      read = H5Dread_chunk(dset, H5P_DEFAULT, &offset, &filters, into) >= 0;
+      if (read && !whole)
+        std::memcpy(target, scratch.data() + (from - c * len) * elem,
+                    static_cast<size_t>((to - from) * elem));
     }
-    // A chunk is stored whole (also the last, partial one), so it goes straight into the
-    // block only when the read covers all of it.
-    if (from == c * len && to == (c + 1) * len) {
-      if (H5Dread_chunk(dset, H5P_DEFAULT, &offset, &filters, target) < 0) return false;
-      continue;
-    }
-    scratch.resize(static_cast<size_t>(chunkBytes));
-    if (H5Dread_chunk(dset, H5P_DEFAULT, &offset, &filters, scratch.data()) < 0) return false;
-    std::memcpy(target, scratch.data() + (from - c * len) * elem,
-                static_cast<size_t>((to - from) * elem));
+    if (!read && !h5::readSlice1d(dset, memType, from, to - from, target)) return false;
   }
   return true;
 }

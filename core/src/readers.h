@@ -24,6 +24,10 @@ void validateBlock(const std::string& file, const std::string& key, const CsrBlo
 // block when it is false, for the message).
 void validateIndptr(const std::string& file, const std::string& key, const CsrBlock& block);
 bool entriesValid(const int32_t* indices, const float* values, size_t n, int64_t ncols);
+// The two halves of entriesValid, for readers that fill indices and values on two threads:
+// true when every index is in [0, ncols); true when every value is finite.
+bool indicesInRange(const int32_t* indices, size_t n, int64_t ncols);
+bool valuesFinite(const float* values, size_t n);
 
 // Throws Empty when there are no cells or genes, DuplicateGenes when var names repeat
 // (naming the first repeated gene), Shape when obs/var lengths disagree with the matrix.

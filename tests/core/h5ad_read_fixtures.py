@@ -231,37 +231,49 @@ def row_checksums(path, name):
     a = ad.read_h5ad(path)
     cols = np.arange(a.shape[1], dtype=np.float64)
     with open(os.path.join(out, name + ".json"), "w") as f:
+        sums = np.asarray(a.X.sum(axis=1, dtype=np.float64)).ravel()
         json.dump({"nnz": int(a.X.nnz),
-                   "row_sums": [float(x) for x in np.asarray(a.X.sum(axis=1, dtype=np.float64)).ravel()],
+                   "row_sums": [float(x) for x in sums],
                    "row_weighted": [float(x) for x in a.X.astype(np.float64) @ cols]}, f)
 
 
 row_checksums(path, "csr_large")
-# anndata writes growable (chunked) arrays; h5py's default is contiguous: both, intact and with
-# a NaN / a bad index deep inside (in the second and the first reading thread's slices).
-contiguous = os.path.join(out, "csr_large_contiguous.h5ad")
-shutil.copy(path, contiguous)
-with h5py.File(contiguous, "r+") as f:
-    for part in ("data", "indices"):
-        a = f["X/" + part][...]
-        del f["X/" + part]
-        f.create_dataset("X/" + part, data=a)
+# The layouts the reader takes different ways: anndata's growable arrays in small chunks
+# ("chunked": read through HDF5), h5py's default contiguous arrays, and large chunks as
+# H5adWriter writes ("bigchunks": read with pread at the chunks' offsets; here 2^17 elements,
+# so that a slice or a block boundary falls inside a chunk). Each intact and with a NaN / a bad
+# index deep inside (read by the second and the first reading thread).
+def relayout(src, name, chunk=None, holes=None):
+    """Copy of src with X/data and X/indices contiguous (chunk None) or in chunks of `chunk`
+    elements, leaving the chunks in holes ({"data": k, ...}) never written."""
+    dst = os.path.join(out, name + ".h5ad")
+    shutil.copy(src, dst)
+    with h5py.File(dst, "r+") as f:
+        for part in ("data", "indices"):
+            a = f["X/" + part][...]
+            del f["X/" + part]
+            if chunk is None:
+                f.create_dataset("X/" + part, data=a)
+                continue
+            d = f.create_dataset("X/" + part, shape=a.shape, dtype=a.dtype, chunks=(chunk,),
+                                 maxshape=(None,), fillvalue=0)
+            hole = (holes or {}).get(part)
+            if hole is None:
+                d[...] = a
+            else:
+                d[: hole * chunk] = a[: hole * chunk]
+                d[(hole + 1) * chunk:] = a[(hole + 1) * chunk:]
+                assert d.id.get_chunk_info_by_coord((hole * chunk,)).byte_offset is None
+    return dst
+
+
+contiguous = relayout(path, "csr_large_contiguous")
+bigchunks = relayout(path, "csr_large_bigchunks", chunk=131072)
 # Chunks never written (HDF5 gives the fill value 0 for them, as anndata reads): one of data,
 # another of indices.
-unwritten = os.path.join(out, "csr_large_unwritten.h5ad")
-shutil.copy(path, unwritten)
-with h5py.File(unwritten, "r+") as f:
-    for part, hole in (("data", 3), ("indices", 5)):
-        a = f["X/" + part][...]
-        chunk = f["X/" + part].chunks[0]
-        del f["X/" + part]
-        d = f.create_dataset("X/" + part, shape=a.shape, dtype=a.dtype, chunks=(chunk,),
-                             maxshape=(None,), fillvalue=0)
-        d[: hole * chunk] = a[: hole * chunk]
-        d[(hole + 1) * chunk:] = a[(hole + 1) * chunk:]
-        assert d.id.get_chunk_info_by_coord((hole * chunk,)).byte_offset is None
+unwritten = relayout(path, "csr_large_unwritten", chunk=131072, holes={"data": 3, "indices": 5})
 row_checksums(unwritten, "csr_large_unwritten")
-for layout, src in (("chunked", path), ("contiguous", contiguous)):
+for layout, src in (("chunked", path), ("contiguous", contiguous), ("bigchunks", bigchunks)):
     for name, key, pos, value in (("large_nan", "X/data", 131072 * 5 + 7, np.nan),
                                   ("large_bad_index", "X/indices", 131072 * 4 + 3, 5000)):
         dst = os.path.join(out, f"{name}_{layout}.h5ad")

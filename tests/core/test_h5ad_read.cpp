@@ -404,8 +404,9 @@ void H5adReadTest::rowRanges() {
 // a slice is still found.
 void H5adReadTest::largeBlocks() {
   guarded([&] {
-    // "unwritten": chunked, with a chunk of data and one of indices never written (read as 0).
-    for (const char* layout : {"chunked", "contiguous", "unwritten"}) {
+    // See h5ad_read_fixtures.py; "unwritten": large chunks, one of data and one of indices
+    // never written (read as 0, as anndata does).
+    for (const char* layout : {"chunked", "contiguous", "bigchunks", "unwritten"}) {
       const QString suffix = QString("_") + layout;
       const QString intact = layout == std::string("chunked") ? "csr_large" : "csr_large" + suffix;
       const QJsonObject r = ref(layout == std::string("unwritten") ? intact : "csr_large");

@@ -1,0 +1,176 @@
+#pragma once
+// UCE pre-training (UCE_SPEC section 5), one process: masked-expression prediction over a corpus
+// of .h5ad files. A cell's training sample depends only on (seed, epoch, file, row), the epoch
+// order only on (seed, epoch), so a run is reproducible and resumes bitwise on the CPU.
+//
+// Pieces, each usable alone:
+//   TrainingSampleBuilder  one cell's counts -> sentence + loss genes + labels
+//   CorpusStream           the corpus as a shuffled, endless stream of cells (bounded memory)
+//   Trainer                model, optimizer, schedule; step() = one optimizer step on given
+//                          micro-batches, run() = the loop with metrics and checkpoints.
+// Data-parallel training plugs in at two seams: CorpusStream's (rank, worldSize) shard and
+// Trainer::setGradientHook (all-reduce of the gradients before clipping).
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <ATen/Tensor.h>
+
+#include "uce/model/tokenizer.h"
+
+namespace uce::model {
+
+// ---- training sample --------------------------------------------------------------------
+
+struct SampleOptions {
+  double maskRatio = 0.2;  // share of the cell's expressed matched genes hidden from the sentence
+  int nLoss = 64;          // genes scored per cell: nLoss/2 positives, the rest negatives
+};
+
+struct TrainingSample {
+  std::vector<int32_t> tokens;      // [padLength] sentence (CLS, chromosome groups, padding)
+  int length = 0;                   // real tokens in `tokens`
+  std::vector<int32_t> lossTokens;  // [nLoss] gene tokens scored by the binary decoder
+  std::vector<float> labels;        // [nLoss] 1 = expressed (masked or top-up), 0 = unexpressed
+  std::vector<int32_t> lossColumns; // [nLoss] input columns of lossTokens
+  std::vector<int32_t> maskedColumns;  // columns hidden from the sentence
+};
+
+// Builds training samples for one gene table; reusable per thread (holds buffers).
+class TrainingSampleBuilder {
+ public:
+  TrainingSampleBuilder(const GeneTable& genes, const SentenceOptions& sentence, const SampleOptions& sample);
+  // cols/vals: one cell's stored entries. stream: the cell's RNG stream (e.g. sampleStream()).
+  // Returns false when the cell has fewer than 2 expressed matched genes (nothing to mask).
+  bool build(const int32_t* cols, const float* vals, int64_t n, uint64_t stream, TrainingSample& out);
+
+ private:
+  const GeneTable& genes_;
+  SentenceOptions sentenceOpt_;
+  SampleOptions opt_;
+  SentenceBuilder sentence_;
+  std::vector<uint8_t> expressed_;  // [columns] marker for the current cell, zero between cells
+  std::vector<int32_t> eCols_, keepCols_;
+  std::vector<float> eVals_, keepVals_;
+  std::vector<int32_t> pool_;
+};
+
+// RNG stream of one cell in one epoch: distinct for every (epoch, file, row).
+uint64_t sampleStream(uint64_t epoch, uint64_t file, uint64_t row);
+
+// ---- corpus -----------------------------------------------------------------------------
+
+struct CorpusEntry {
+  std::string path;     // absolute or relative to the corpus file
+  std::string species;
+  std::string layer;    // counts matrix key ("" = guess as the embedder does)
+};
+
+// Reads a corpus CSV: header with `path,species` and optionally `layer` (any order).
+// Throws uce::Error(Format) naming the file and line at fault.
+std::vector<CorpusEntry> readCorpus(const std::string& csvPath);
+
+// ---- trainer ----------------------------------------------------------------------------
+
+struct TrainOptions {
+  // Data
+  std::string corpus;            // corpus CSV (readCorpus)
+  std::string assetsDir;         // asset bundle with all_tokens.torch
+  std::string outDir;            // metrics.jsonl, model.torch, checkpoints/
+  std::string initModel;         // "" = random init; else a state dict to continue training
+  int minCellsPerGene = 10;      // genes seen in fewer cells of their file are ignored
+  int minGenesPerCell = 25;      // cells with fewer expressed matched genes are skipped
+  double valFraction = 0.05;     // cells held out, chosen by hash(seed, file, row)
+  int valCells = 256;            // validation cells scored (evenly spaced over the held-out ones)
+  int blockRows = 512;           // rows read from disk at a time; the epoch shuffles these blocks
+  int shuffleBlocks = 4;         // blocks whose cells are shuffled together (memory bound)
+  // Model (ignored when initModel or --resume give the weights)
+  int64_t nLayers = 4;
+  int64_t dModel = 512;
+  int64_t nHead = 8;
+  int64_t dHid = 0;              // 0 = 4 * dModel
+  int64_t outputDim = 0;         // 0 = dModel
+  // Sample
+  int sampleSize = 1024;         // genes per sentence (with replacement), UCE_SPEC 3
+  int padLength = 0;             // 0 = sampleSize + 512 (room for chromosome tokens)
+  double maskRatio = 0.2;
+  int nLoss = 64;                // the paper used more on its large models; 64 suits small ones
+  // Optimisation
+  int batchSize = 16;            // cells per micro-batch
+  int gradAccum = 1;             // micro-batches per optimizer step
+  double lr = 1e-4;              // peak learning rate (AdamW)
+  double beta1 = 0.9, beta2 = 0.999;
+  double weightDecay = 0.01;
+  int warmupSteps = -1;          // linear warm-up; -1 = 5 % of maxSteps
+  double minLrRatio = 0.1;       // cosine decay ends at lr * minLrRatio at maxSteps
+  double clipNorm = 1.0;         // total gradient-norm clip; <= 0 disables
+  int64_t maxSteps = 10000;
+  // Control
+  int64_t checkpointEvery = 500; // steps; a checkpoint is also written at the end / on a signal
+  int keepCheckpoints = 3;
+  int64_t validateEvery = 100;   // steps between validation loss / AUROC
+  uint64_t seed = 0;
+  std::string device = "cpu";    // cpu | cuda (bf16 autocast on CUDA)
+  int threads = 0;               // tokenizer + CPU math threads; 0 = hardware concurrency
+  bool resume = false;           // continue from the newest checkpoint in outDir/checkpoints
+  const std::atomic<bool>* stop = nullptr;  // set (e.g. by SIGINT): checkpoint, then return
+};
+
+struct StepMetrics {
+  int64_t step = 0;              // optimizer steps done (1 after the first)
+  int64_t epoch = 0;
+  double loss = 0, lr = 0, gradNorm = 0;
+  double cellsPerSecond = 0, tokensPerSecond = 0;
+  bool validated = false;
+  double valLoss = 0, valAuroc = 0;
+  std::string json() const;      // one metrics.jsonl line (no newline)
+};
+
+struct TrainReport {
+  int64_t steps = 0;             // optimizer steps done in total (including before a resume)
+  int64_t resumedFrom = 0;       // step of the checkpoint resumed from; 0 = fresh start
+  bool interrupted = false;      // stopped by the stop flag
+  double seconds = 0;
+  std::string modelFile;         // outDir/model.torch (empty when interrupted)
+  std::string lastCheckpoint;
+  StepMetrics last;
+  std::string modelSummary;
+};
+
+struct Validation {
+  double loss = 0, auroc = 0;
+  int64_t cells = 0, genes = 0;
+};
+
+// Area under the ROC curve of scores for binary labels (ties count half).
+double auroc(const std::vector<float>& scores, const std::vector<float>& labels);
+
+class Trainer {
+ public:
+  // Opens the corpus and assets, builds (or loads) the model; with options.resume, restores the
+  // newest checkpoint. Throws uce::Error on bad input.
+  explicit Trainer(const TrainOptions& options);
+  ~Trainer();
+  // Runs until maxSteps or the stop flag; returns what happened. progress is called after
+  // every step (return false to stop as the stop flag does).
+  TrainReport run(const std::function<bool(const StepMetrics&)>& progress = {});
+  // Loss and masked-gene AUROC on the held-out cells (the model's current weights).
+  Validation validate();
+  // Called with the trainable parameters after backward, before clipping (all-reduce here).
+  void setGradientHook(std::function<void(std::vector<at::Tensor>&)> hook);
+  int64_t step() const;
+  std::string writeCheckpoint();  // returns its directory
+  std::string summary() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> d_;
+};
+
+// Convenience: Trainer(options).run(progress).
+TrainReport train(const TrainOptions& options, const std::function<bool(const StepMetrics&)>& progress = {});
+
+}  // namespace uce::model

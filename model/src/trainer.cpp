@@ -1,0 +1,798 @@
+// UCE pre-training loop (UCE_SPEC section 5): corpus stream, model, AdamW with warm-up + cosine
+// schedule, metrics, validation and atomic checkpoints.
+#include "uce/model/trainer.h"
+
+#include <ATen/autocast_mode.h>
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <numeric>
+#include <sstream>
+#include <thread>
+#include <unistd.h>
+
+#include "uce/core/atomic_file.h"
+#include "uce/core/dataset.h"
+#include "uce/core/error.h"
+#include "uce/core/inspect.h"
+#include "uce/model/assets.h"
+#include "uce/model/network.h"
+#include "uce/model/torch_file.h"
+
+namespace uce::model {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr uint64_t kValEpoch = ~uint64_t(0);         // RNG stream "epoch" of validation samples
+constexpr uint64_t kOrderSalt = 0xBB67AE8584CAA73Bull;  // epoch block order
+constexpr uint64_t kGroupSalt = 0x3C6EF372FE94F82Bull;  // cell order inside a shuffle group
+constexpr uint64_t kValSalt = 0xA54FF53A5F1D36F1ull;    // validation split
+
+uint64_t mix64(uint64_t z) {
+  z += 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+std::string upper(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string trim(const std::string& s) {
+  size_t a = s.find_first_not_of(" \t\r\n"), b = s.find_last_not_of(" \t\r\n");
+  if (a == std::string::npos) return "";
+  std::string t = s.substr(a, b - a + 1);
+  if (t.size() >= 2 && t.front() == '"' && t.back() == '"') t = t.substr(1, t.size() - 2);
+  return t;
+}
+
+std::vector<std::string> splitCsv(const std::string& line) {
+  std::vector<std::string> out;
+  std::string cur;
+  bool quoted = false;
+  for (char ch : line) {
+    if (ch == '"') quoted = !quoted;
+    if (ch == ',' && !quoted) {
+      out.push_back(trim(cur));
+      cur.clear();
+    } else {
+      cur += ch;
+    }
+  }
+  out.push_back(trim(cur));
+  return out;
+}
+
+void setCudaAutocast(bool on) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  at::autocast::set_autocast_enabled(at::kCUDA, on);
+  at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+#else
+  at::autocast::set_enabled(on);
+  at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+#endif
+  if (!on) at::autocast::clear_cache();
+}
+
+std::string jsonNumber(double v) {
+  if (!std::isfinite(v)) return "null";
+  char b[40];
+  std::snprintf(b, sizeof b, "%.9g", v);
+  return b;
+}
+
+// One corpus file, ready to sample from.
+struct CorpusFile {
+  CorpusEntry entry;
+  std::unique_ptr<Dataset> ds;
+  std::string countsKey;
+  int64_t cells = 0;
+  GeneTable table;
+  SentenceOptions sentence;
+};
+
+// One cell handed to the tokenizer: its counts and its RNG stream.
+struct CellCounts {
+  int file = 0;
+  int64_t row = 0;
+  uint64_t stream = 0;
+  std::vector<int32_t> cols;
+  std::vector<float> vals;
+};
+
+// Where the stream stands: the epoch, the shuffle group in it and the cell in the group.
+struct StreamPosition {
+  int64_t epoch = 0, group = 0, index = 0;
+};
+
+// An integer of a checkpoint's state.txt; a damaged file is reported, not crashed on.
+int64_t stateInt(const std::map<std::string, std::string>& state, const std::string& key, const fs::path& dir) {
+  auto it = state.find(key);
+  char* end = nullptr;
+  const long long v = it == state.end() ? 0 : std::strtoll(it->second.c_str(), &end, 10);
+  if (it == state.end() || it->second.empty() || *end != '\0' || v < 0)
+    fail(ErrorKind::Format, (dir / "state.txt").string(),
+         "damaged checkpoint: no valid '" + key + "'; delete this checkpoint folder to resume from an older one");
+  return v;
+}
+
+}  // namespace
+
+// ---- corpus ----------------------------------------------------------------------------
+
+std::vector<CorpusEntry> readCorpus(const std::string& csvPath) {
+  std::ifstream in(csvPath);
+  if (!in) fail(ErrorKind::Io, csvPath, "cannot open the corpus file");
+  std::string line;
+  if (!std::getline(in, line))
+    fail(ErrorKind::Format, csvPath, "the corpus file is empty; expected a header `path,species[,layer]`");
+  const auto header = splitCsv(line);
+  int iPath = -1, iSpecies = -1, iLayer = -1;
+  for (size_t i = 0; i < header.size(); ++i) {
+    if (header[i] == "path") iPath = static_cast<int>(i);
+    if (header[i] == "species") iSpecies = static_cast<int>(i);
+    if (header[i] == "layer") iLayer = static_cast<int>(i);
+  }
+  if (iPath < 0 || iSpecies < 0)
+    fail(ErrorKind::Format, csvPath, "the header must name the columns `path` and `species` (and optionally "
+                                     "`layer`); found: " + line);
+  const fs::path base = fs::absolute(csvPath).parent_path();
+  std::vector<CorpusEntry> out;
+  int lineNo = 1;
+  while (std::getline(in, line)) {
+    ++lineNo;
+    if (trim(line).empty()) continue;
+    const auto f = splitCsv(line);
+    const auto need = static_cast<size_t>(std::max(iPath, iSpecies));
+    if (f.size() <= need || f[static_cast<size_t>(iPath)].empty() || f[static_cast<size_t>(iSpecies)].empty())
+      fail(ErrorKind::Format, csvPath, "line " + std::to_string(lineNo) + ": needs a path and a species");
+    CorpusEntry e;
+    fs::path p = f[static_cast<size_t>(iPath)];
+    e.path = (p.is_absolute() ? p : base / p).lexically_normal().string();
+    e.species = f[static_cast<size_t>(iSpecies)];
+    if (iLayer >= 0 && static_cast<size_t>(iLayer) < f.size()) e.layer = f[static_cast<size_t>(iLayer)];
+    out.push_back(e);
+  }
+  if (out.empty()) fail(ErrorKind::Format, csvPath, "the corpus lists no datasets");
+  return out;
+}
+
+double auroc(const std::vector<float>& scores, const std::vector<float>& labels) {
+  std::vector<size_t> idx(scores.size());
+  std::iota(idx.begin(), idx.end(), 0);
+  std::sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return scores[a] < scores[b]; });
+  double rankSumPos = 0, nPos = 0;
+  for (size_t i = 0; i < idx.size();) {
+    size_t j = i;
+    while (j < idx.size() && scores[idx[j]] == scores[idx[i]]) ++j;
+    const double meanRank = 0.5 * static_cast<double>(i + j + 1);  // 1-based ranks i+1..j
+    for (size_t k = i; k < j; ++k)
+      if (labels[idx[k]] > 0.5f) {
+        rankSumPos += meanRank;
+        nPos += 1;
+      }
+    i = j;
+  }
+  const double nNeg = static_cast<double>(scores.size()) - nPos;
+  if (nPos == 0 || nNeg == 0) return 0.5;
+  return (rankSumPos - nPos * (nPos + 1) / 2) / (nPos * nNeg);
+}
+
+std::string StepMetrics::json() const {
+  std::string s = "{\"step\":" + std::to_string(step) + ",\"epoch\":" + std::to_string(epoch) +
+                  ",\"loss\":" + jsonNumber(loss) + ",\"lr\":" + jsonNumber(lr) + ",\"grad_norm\":" +
+                  jsonNumber(gradNorm) + ",\"cells_per_s\":" + jsonNumber(cellsPerSecond) +
+                  ",\"tokens_per_s\":" + jsonNumber(tokensPerSecond);
+  if (validated) s += ",\"val_loss\":" + jsonNumber(valLoss) + ",\"val_auroc\":" + jsonNumber(valAuroc);
+  return s + "}";
+}
+
+// ---- trainer ---------------------------------------------------------------------------
+
+struct Trainer::Impl {
+  TrainOptions opt;
+  std::vector<CorpusFile> files;
+  torch::Device device{torch::kCPU};
+  UceNetwork net{nullptr};
+  std::vector<torch::Tensor> params;
+  std::unique_ptr<torch::optim::AdamW> optimizer;
+  std::function<void(std::vector<at::Tensor>&)> gradHook;
+  int64_t stepsDone = 0;
+  int threads = 1;
+  // Data stream.
+  struct Block { int file; int64_t row0, n; };
+  std::vector<Block> blocks;
+  StreamPosition pos;
+  std::vector<Block> epochBlocks;  // blocks of pos.epoch in shuffled order
+  int64_t epochLoaded = -1, groupLoaded = -1;
+  std::vector<std::pair<int, int64_t>> groupCells;  // (file, row) in shuffled order
+  std::map<std::pair<int, int64_t>, CsrBlock> groupData;  // (file, row0) -> rows
+  std::vector<TrainingSample> valSamples;
+  std::vector<std::vector<std::unique_ptr<TrainingSampleBuilder>>> builders;  // [thread][file]
+  SampleOptions sampleOpt;
+
+  bool isValidation(int file, int64_t row) const {
+    if (opt.valFraction <= 0) return false;
+    const uint64_t h = mix64(mix64(opt.seed ^ kValSalt) ^ mix64(static_cast<uint64_t>(file)) ^ static_cast<uint64_t>(row));
+    return static_cast<double>(h >> 11) * 0x1.0p-53 < opt.valFraction;
+  }
+
+  double lrAt(int64_t step) const {  // step: 0-based index of the optimizer step
+    const int64_t warm = opt.warmupSteps >= 0 ? opt.warmupSteps : std::max<int64_t>(1, opt.maxSteps / 20);
+    if (step < warm) return opt.lr * static_cast<double>(step + 1) / static_cast<double>(warm);
+    const double span = static_cast<double>(std::max<int64_t>(1, opt.maxSteps - warm));
+    const double t = std::min(1.0, static_cast<double>(step - warm) / span);
+    const double cosine = 0.5 * (1 + std::cos(M_PI * t));
+    return opt.lr * (opt.minLrRatio + (1 - opt.minLrRatio) * cosine);
+  }
+
+  void openFiles(AssetBundle& assets) {
+    const auto entries = readCorpus(opt.corpus);
+    for (size_t fi = 0; fi < entries.size(); ++fi) {
+      CorpusFile f;
+      f.entry = entries[fi];
+      if (!fs::exists(f.entry.path))
+        fail(ErrorKind::Io, opt.corpus, "dataset " + f.entry.path + " (line " + std::to_string(fi + 2) + ") not found");
+      f.ds = openDataset(f.entry.path);
+      f.cells = f.ds->cells();
+      f.countsKey = chooseCountsMatrix(*f.ds, f.entry.layer).key;
+      const MatrixInfo mi = f.ds->matrix(f.countsKey);
+      const std::vector<std::string>& names = f.ds->varFor(f.countsKey).index;
+      if (ensemblFraction(names) > 0.5)
+        fail(ErrorKind::InvalidArgument, f.entry.path,
+             "genes in var_names look like Ensembl ids; UCE matches gene symbols: map them to symbols first");
+      const SpeciesTokens& sp = assets.species(f.entry.species);
+      f.table.token.assign(static_cast<size_t>(mi.cols), -1);
+      f.table.chrom.assign(static_cast<size_t>(mi.cols), 0);
+      f.table.start.assign(static_cast<size_t>(mi.cols), 0);
+      for (int64_t c = 0; c < mi.cols && c < static_cast<int64_t>(names.size()); ++c) {
+        const std::string g = upper(names[static_cast<size_t>(c)]);
+        auto it = sp.index.find(g);
+        auto cp = sp.chromPos.find(g);
+        if (it == sp.index.end() || cp == sp.chromPos.end()) continue;
+        f.table.token[static_cast<size_t>(c)] = static_cast<int32_t>(sp.offset + it->second);
+        f.table.chrom[static_cast<size_t>(c)] = cp->second.first;
+        f.table.start[static_cast<size_t>(c)] = cp->second.second;
+      }
+      if (opt.minCellsPerGene > 0) {  // genes seen in too few cells of this file are ignored
+        std::vector<int64_t> seen(static_cast<size_t>(mi.cols), 0);
+        RowStream rs(*f.ds, f.countsKey, 4096);
+        CsrBlock b;
+        while (rs.next(b))
+          for (size_t k = 0; k < b.indices.size(); ++k)
+            if (b.values[k] > 0) ++seen[static_cast<size_t>(b.indices[k])];
+        for (size_t c = 0; c < seen.size(); ++c)
+          if (seen[c] < opt.minCellsPerGene) f.table.token[c] = -1;
+      }
+      f.table.finalize();
+      if (f.table.matched() < 2)
+        fail(ErrorKind::InvalidArgument, f.entry.path,
+             "fewer than 2 genes match " + f.entry.species + " protein embeddings: check the species column of " +
+                 opt.corpus);
+      f.sentence.sampleSize = opt.sampleSize;
+      f.sentence.padLength = opt.padLength;
+      f.sentence.chromTokenOffset = sp.chromTokenOffset;
+      f.sentence.seed = opt.seed;
+      files.push_back(std::move(f));
+    }
+    for (size_t fi = 0; fi < files.size(); ++fi)
+      for (int64_t r = 0; r < files[fi].cells; r += opt.blockRows)
+        blocks.push_back({static_cast<int>(fi), r, std::min<int64_t>(opt.blockRows, files[fi].cells - r)});
+    if (blocks.empty()) fail(ErrorKind::InvalidArgument, opt.corpus, "the corpus datasets hold no cells");
+  }
+
+  // Rows [row0, row0+n) of a file: the cell is usable for training when it passes the filter.
+  bool usable(const CorpusFile& f, const CsrBlock& b, int64_t local) const {
+    int64_t expressed = 0;
+    for (int64_t k = b.indptr[static_cast<size_t>(local)]; k < b.indptr[static_cast<size_t>(local + 1)]; ++k)
+      expressed += b.values[static_cast<size_t>(k)] > 0 && f.table.rank[static_cast<size_t>(b.indices[static_cast<size_t>(k)])] >= 0;
+    return expressed >= std::max(2, opt.minGenesPerCell);
+  }
+
+  void loadGroup(int64_t epoch, int64_t group) {
+    if (epochLoaded != epoch) {
+      epochBlocks = blocks;
+      CellRng rng(opt.seed ^ kOrderSalt, static_cast<uint64_t>(epoch));
+      for (size_t i = epochBlocks.size(); i > 1; --i) std::swap(epochBlocks[i - 1], epochBlocks[rng.below(i)]);
+      epochLoaded = epoch;
+    }
+    groupData.clear();
+    groupCells.clear();
+    const size_t b0 = static_cast<size_t>(group * opt.shuffleBlocks);
+    const size_t b1 = std::min(epochBlocks.size(), b0 + static_cast<size_t>(opt.shuffleBlocks));
+    for (size_t b = b0; b < b1; ++b) {
+      const Block& blk = epochBlocks[b];
+      const CorpusFile& f = files[static_cast<size_t>(blk.file)];
+      groupData[{blk.file, blk.row0}] = f.ds->readRows(f.countsKey, blk.row0, blk.n);
+      for (int64_t r = blk.row0; r < blk.row0 + blk.n; ++r) groupCells.emplace_back(blk.file, r);
+    }
+    CellRng rng(opt.seed ^ kGroupSalt, static_cast<uint64_t>(epoch) * 0x100000000ull + static_cast<uint64_t>(group));
+    for (size_t i = groupCells.size(); i > 1; --i) std::swap(groupCells[i - 1], groupCells[rng.below(i)]);
+    groupLoaded = group;
+  }
+
+  int64_t groupsPerEpoch() const {
+    return (static_cast<int64_t>(blocks.size()) + opt.shuffleBlocks - 1) / opt.shuffleBlocks;
+  }
+
+  // Next training cell of the endless shuffled stream (validation and filtered cells skipped).
+  // A data-parallel rank would take every worldSize-th cell here.
+  void nextCell(CellCounts& out) {
+    int64_t scanned = 0;
+    while (true) {
+      if (epochLoaded != pos.epoch || groupLoaded != pos.group) loadGroup(pos.epoch, pos.group);
+      if (pos.index >= static_cast<int64_t>(groupCells.size())) {
+        pos.index = 0;
+        if (++pos.group >= groupsPerEpoch()) {
+          pos.group = 0;
+          ++pos.epoch;
+        }
+        continue;
+      }
+      const auto [file, row] = groupCells[static_cast<size_t>(pos.index++)];
+      if (++scanned > 2 * static_cast<int64_t>(blocks.size()) * opt.blockRows + 2)
+        fail(ErrorKind::InvalidArgument, opt.corpus, "no cell of the corpus passes the filters (>= " +
+                                                         std::to_string(opt.minGenesPerCell) + " expressed matched genes) "
+                                                         "outside the validation split");
+      if (isValidation(file, row)) continue;
+      const CorpusFile& f = files[static_cast<size_t>(file)];
+      const int64_t row0 = row / opt.blockRows * opt.blockRows;
+      const CsrBlock& b = groupData.at({file, row0});
+      const int64_t local = row - row0;
+      if (!usable(f, b, local)) continue;
+      out.file = file;
+      out.row = row;
+      out.stream = sampleStream(static_cast<uint64_t>(pos.epoch), static_cast<uint64_t>(file), static_cast<uint64_t>(row));
+      const auto a = static_cast<size_t>(b.indptr[static_cast<size_t>(local)]);
+      const auto e = static_cast<size_t>(b.indptr[static_cast<size_t>(local + 1)]);
+      out.cols.assign(b.indices.begin() + static_cast<std::ptrdiff_t>(a), b.indices.begin() + static_cast<std::ptrdiff_t>(e));
+      out.vals.assign(b.values.begin() + static_cast<std::ptrdiff_t>(a), b.values.begin() + static_cast<std::ptrdiff_t>(e));
+      return;
+    }
+  }
+
+  // Tokenizes cells on worker threads; a sample depends only on its cell's stream.
+  std::vector<TrainingSample> tokenize(const std::vector<CellCounts>& cells) {
+    std::vector<TrainingSample> out(cells.size());
+    std::vector<uint8_t> ok(cells.size(), 0);
+    const int nt = std::max(1, std::min<int>(threads, static_cast<int>(cells.size())));
+    std::vector<std::thread> pool;
+    std::vector<std::exception_ptr> errors(static_cast<size_t>(nt));
+    for (int t = 0; t < nt; ++t)
+      pool.emplace_back([&, t] {
+        try {
+          auto& mine = builders[static_cast<size_t>(t)];
+          for (size_t i = static_cast<size_t>(t); i < cells.size(); i += static_cast<size_t>(nt)) {
+            const CellCounts& c = cells[i];
+            auto& b = mine[static_cast<size_t>(c.file)];
+            const CorpusFile& f = files[static_cast<size_t>(c.file)];
+            if (!b) b = std::make_unique<TrainingSampleBuilder>(f.table, f.sentence, sampleOpt);
+            ok[i] = b->build(c.cols.data(), c.vals.data(), static_cast<int64_t>(c.cols.size()), c.stream, out[i]);
+          }
+        } catch (...) {
+          errors[static_cast<size_t>(t)] = std::current_exception();
+        }
+      });
+    for (auto& th : pool) th.join();
+    for (auto& e : errors)
+      if (e) std::rethrow_exception(e);
+    std::vector<TrainingSample> kept;
+    for (size_t i = 0; i < out.size(); ++i)
+      if (ok[i]) kept.push_back(std::move(out[i]));
+    return kept;
+  }
+
+  struct Batch {
+    torch::Tensor tokens, mask, genes, labels;  // [B, L] long, [B, L] bool, [B, G] long, [B, G] float
+    int64_t realTokens = 0;
+  };
+  Batch makeBatch(const std::vector<TrainingSample>& s, size_t b0, size_t b1) {
+    Batch b;
+    const auto B = static_cast<int64_t>(b1 - b0);
+    int64_t L = 0;
+    for (size_t i = b0; i < b1; ++i) L = std::max<int64_t>(L, s[i].length);
+    const auto G = static_cast<int64_t>(s[b0].lossTokens.size());
+    b.tokens = torch::zeros({B, L}, torch::kLong);
+    b.mask = torch::zeros({B, L}, torch::kBool);
+    b.genes = torch::empty({B, G}, torch::kLong);
+    b.labels = torch::empty({B, G}, torch::kFloat);
+    auto* tp = b.tokens.data_ptr<int64_t>();
+    auto* mp = b.mask.data_ptr<bool>();
+    auto* gp = b.genes.data_ptr<int64_t>();
+    auto* lp = b.labels.data_ptr<float>();
+    for (int64_t r = 0; r < B; ++r) {
+      const TrainingSample& x = s[b0 + static_cast<size_t>(r)];
+      for (int64_t q = 0; q < x.length; ++q) {
+        tp[r * L + q] = x.tokens[static_cast<size_t>(q)];
+        mp[r * L + q] = true;
+      }
+      for (int64_t g = 0; g < G; ++g) {
+        gp[r * G + g] = x.lossTokens[static_cast<size_t>(g)];
+        lp[r * G + g] = x.labels[static_cast<size_t>(g)];
+      }
+      b.realTokens += x.length;
+    }
+    b.tokens = b.tokens.to(device);
+    b.mask = b.mask.to(device);
+    b.genes = b.genes.to(device);
+    b.labels = b.labels.to(device);
+    return b;
+  }
+
+  torch::Tensor logits(const Batch& b) {
+    const bool autocast = device.is_cuda();
+    if (autocast) setCudaAutocast(true);
+    auto emb = net->embed(b.tokens, b.mask);
+    auto out = net->geneLogits(emb, b.genes).to(torch::kFloat);
+    if (autocast) setCudaAutocast(false);
+    return out;
+  }
+
+  StepMetrics trainStep() {
+    const auto t0 = std::chrono::steady_clock::now();
+    net->train();
+    double lossSum = 0;
+    int64_t cellsSeen = 0, tokensSeen = 0;
+    std::vector<CellCounts> cells(static_cast<size_t>(opt.batchSize));
+    for (int a = 0; a < opt.gradAccum; ++a) {
+      std::vector<TrainingSample> samples;
+      while (samples.size() < static_cast<size_t>(opt.batchSize)) {
+        const size_t need = static_cast<size_t>(opt.batchSize) - samples.size();
+        cells.resize(need);
+        for (auto& c : cells) nextCell(c);
+        for (auto& s : tokenize(cells)) samples.push_back(std::move(s));
+      }
+      Batch b = makeBatch(samples, 0, samples.size());
+      auto loss = torch::binary_cross_entropy_with_logits(logits(b), b.labels);
+      (loss / opt.gradAccum).backward();
+      lossSum += loss.item<double>();
+      cellsSeen += static_cast<int64_t>(samples.size());
+      tokensSeen += b.realTokens;
+    }
+    if (gradHook) gradHook(params);
+    const double norm =
+        torch::nn::utils::clip_grad_norm_(params, opt.clipNorm > 0 ? opt.clipNorm : std::numeric_limits<double>::infinity());
+    const double lr = lrAt(stepsDone);
+    for (auto& group : optimizer->param_groups())
+      static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+    optimizer->step();
+    optimizer->zero_grad();
+    ++stepsDone;
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    StepMetrics m;
+    m.step = stepsDone;
+    m.epoch = pos.epoch;
+    m.loss = lossSum / opt.gradAccum;
+    m.lr = lr;
+    m.gradNorm = norm;
+    m.cellsPerSecond = static_cast<double>(cellsSeen) / secs;
+    m.tokensPerSecond = static_cast<double>(tokensSeen) / secs;
+    return m;
+  }
+
+  void buildValidation() {
+    std::vector<std::pair<int, int64_t>> ids;
+    for (size_t fi = 0; fi < files.size(); ++fi)
+      for (int64_t r = 0; r < files[fi].cells; ++r)
+        if (isValidation(static_cast<int>(fi), r)) ids.emplace_back(static_cast<int>(fi), r);
+    std::vector<std::pair<int, int64_t>> chosen;
+    const size_t want = static_cast<size_t>(std::max(0, opt.valCells));
+    if (ids.size() <= want) {
+      chosen = ids;
+    } else {
+      for (size_t k = 0; k < want; ++k) chosen.push_back(ids[k * ids.size() / want]);
+    }
+    std::vector<CellCounts> cells;
+    for (const auto& [file, row] : chosen) {
+      const CorpusFile& f = files[static_cast<size_t>(file)];
+      CsrBlock b = f.ds->readRows(f.countsKey, row, 1);
+      if (!usable(f, b, 0)) continue;
+      CellCounts c;
+      c.file = file;
+      c.row = row;
+      c.stream = sampleStream(kValEpoch, static_cast<uint64_t>(file), static_cast<uint64_t>(row));
+      c.cols = b.indices;
+      c.vals = b.values;
+      cells.push_back(std::move(c));
+    }
+    valSamples = tokenize(cells);
+  }
+
+  Validation validate() {
+    Validation v;
+    if (valSamples.empty()) return v;
+    torch::NoGradGuard noGrad;
+    net->eval();
+    std::vector<float> scores, labels;
+    double lossSum = 0;
+    for (size_t b0 = 0; b0 < valSamples.size(); b0 += static_cast<size_t>(opt.batchSize)) {
+      const size_t b1 = std::min(valSamples.size(), b0 + static_cast<size_t>(opt.batchSize));
+      Batch b = makeBatch(valSamples, b0, b1);
+      auto lg = logits(b);
+      lossSum += torch::binary_cross_entropy_with_logits(lg, b.labels, {}, {}, at::Reduction::Sum).item<double>();
+      auto lc = lg.cpu().contiguous(), yc = b.labels.cpu().contiguous();
+      scores.insert(scores.end(), lc.data_ptr<float>(), lc.data_ptr<float>() + lc.numel());
+      labels.insert(labels.end(), yc.data_ptr<float>(), yc.data_ptr<float>() + yc.numel());
+    }
+    net->train();
+    v.cells = static_cast<int64_t>(valSamples.size());
+    v.genes = static_cast<int64_t>(scores.size());
+    v.loss = lossSum / static_cast<double>(scores.size());
+    v.auroc = auroc(scores, labels);
+    return v;
+  }
+
+  // The options that must match for a resume to continue the same run.
+  std::string runSignature() const {
+    std::ostringstream o;
+    o << "seed " << opt.seed << "\nbatch_size " << opt.batchSize << "\ngrad_accum " << opt.gradAccum
+      << "\nsample_size " << opt.sampleSize << "\npad_length " << opt.padLength << "\nn_loss " << opt.nLoss
+      << "\nmask_ratio " << opt.maskRatio << "\nblock_rows " << opt.blockRows << "\nshuffle_blocks "
+      << opt.shuffleBlocks << "\nval_fraction " << opt.valFraction << "\nfiles " << files.size() << "\n";
+    return o.str();
+  }
+
+  NamedTensors cpuStateDict() {
+    NamedTensors sd;
+    for (auto& kv : net->stateDict()) sd.emplace_back(kv.first, kv.second.detach().cpu());
+    return sd;
+  }
+
+  std::string checkpointRoot() const { return (fs::path(opt.outDir) / "checkpoints").string(); }
+
+  std::vector<fs::path> checkpoints() const {
+    std::vector<fs::path> out;
+    if (!fs::is_directory(checkpointRoot())) return out;
+    for (const auto& e : fs::directory_iterator(checkpointRoot())) {
+      const std::string n = e.path().filename().string();
+      if (e.is_directory() && n.rfind("step-", 0) == 0 && fs::exists(e.path() / "state.txt")) out.push_back(e.path());
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  std::string writeCheckpoint() {
+    char name[32];
+    std::snprintf(name, sizeof name, "step-%07lld", static_cast<long long>(stepsDone));
+    const fs::path root = checkpointRoot();
+    fs::create_directories(root);
+    const fs::path tmp = root / (std::string(".tmp-") + name + "-" + std::to_string(::getpid()));
+    const fs::path dst = root / name;
+    fs::remove_all(tmp);
+    fs::create_directories(tmp);
+    try {
+      saveTensorDict(cpuStateDict(), (tmp / "model.torch").string());
+      torch::save(*optimizer, (tmp / "optimizer.pt").string());
+      torch::Tensor rngState;
+      {
+        auto gen = at::detail::getDefaultCPUGenerator();
+        std::lock_guard<std::mutex> lock(gen.mutex());
+        rngState = gen.get_state();
+      }
+      torch::save(rngState, (tmp / "rng.pt").string());
+      std::ostringstream st;
+      st << "step " << stepsDone << "\nepoch " << pos.epoch << "\ngroup " << pos.group << "\nindex " << pos.index
+         << "\nnhead " << net->config().nHead << "\n"
+         << runSignature();
+      writeFileAtomic((tmp / "state.txt").string(), st.str());
+      fs::remove_all(dst);
+      fs::rename(tmp, dst);
+    } catch (const Error&) {
+      fs::remove_all(tmp);
+      throw;
+    } catch (const std::exception& e) {
+      fs::remove_all(tmp);
+      fail(ErrorKind::Io, dst.string(), std::string("cannot write the checkpoint: ") + e.what());
+    }
+    auto all = checkpoints();
+    const size_t keep = static_cast<size_t>(std::max(1, opt.keepCheckpoints));
+    for (size_t i = 0; i + keep < all.size(); ++i) fs::remove_all(all[i]);
+    return dst.string();
+  }
+
+  static std::map<std::string, std::string> readState(const fs::path& file) {
+    std::ifstream in(file);
+    std::map<std::string, std::string> m;
+    std::string k, v;
+    while (in >> k >> v) m[k] = v;
+    return m;
+  }
+};
+
+Trainer::Trainer(const TrainOptions& options) : d_(std::make_unique<Impl>()) {
+  Impl& d = *d_;
+  d.opt = options;
+  TrainOptions& o = d.opt;
+  if (o.corpus.empty()) fail(ErrorKind::InvalidArgument, "", "--corpus FILE is required");
+  if (o.assetsDir.empty()) fail(ErrorKind::InvalidArgument, "", "--assets DIR is required");
+  if (o.outDir.empty()) fail(ErrorKind::InvalidArgument, "", "--out DIR is required");
+  if (o.padLength <= 0) o.padLength = o.sampleSize + 512;
+  if (o.sampleSize <= 0 || o.padLength < o.sampleSize + 3 || o.batchSize <= 0 || o.gradAccum <= 0 || o.nLoss < 2 ||
+      o.maxSteps < 0 || o.blockRows <= 0 || o.shuffleBlocks <= 0 || !(o.maskRatio > 0 && o.maskRatio < 1) ||
+      !(o.lr > 0))
+    fail(ErrorKind::InvalidArgument, "", "invalid training options: sample size, batch size, grad accumulation and "
+                                         "lr must be positive, n_loss >= 2, mask ratio in (0, 1)");
+  if (o.dHid <= 0) o.dHid = 4 * o.dModel;
+  if (o.outputDim <= 0) o.outputDim = o.dModel;
+  d.threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  d.sampleOpt.maskRatio = o.maskRatio;
+  d.sampleOpt.nLoss = o.nLoss;
+  if (o.device == "cuda") {
+    if (!torch::cuda::is_available())
+      fail(ErrorKind::InvalidArgument, "", "--device cuda asked for, but no CUDA device is available (this build's "
+                                           "LibTorch " TORCH_VERSION " may be CPU-only)");
+    d.device = torch::Device(torch::kCUDA);
+  } else if (o.device != "cpu") {
+    fail(ErrorKind::InvalidArgument, "", "--device must be cpu or cuda");
+  } else {
+    torch::set_num_threads(d.threads);
+  }
+
+  fs::path latest;
+  if (o.resume) {
+    auto all = d.checkpoints();
+    if (all.empty())
+      fail(ErrorKind::InvalidArgument, o.outDir, "--resume: no checkpoint in " + d.checkpointRoot());
+    latest = all.back();
+  } else if (!d.checkpoints().empty()) {
+    fail(ErrorKind::InvalidArgument, o.outDir, "the output folder already holds checkpoints of a run: pass --resume "
+                                               "to continue it, or choose another --out");
+  }
+  fs::create_directories(o.outDir);
+
+  AssetBundle assets(o.assetsDir);
+  if (!assets.hasTokenTable())
+    fail(ErrorKind::Io, o.assetsDir, "no all_tokens.torch in the asset folder; training needs the token table");
+  d.openFiles(assets);
+  d.builders.resize(static_cast<size_t>(d.threads));
+  for (auto& b : d.builders) b.resize(d.files.size());
+  d.buildValidation();
+
+  at::Tensor tokens = withChromosomeRows(assets.tokenTable(), assets.chromTokenOffset());
+  torch::manual_seed(o.seed);
+  std::map<std::string, std::string> state;
+  std::string weights = o.initModel;
+  if (!latest.empty()) {
+    state = Impl::readState(latest / "state.txt");
+    std::istringstream sig(d.runSignature());
+    std::string k, v;
+    while (sig >> k >> v)
+      if (state[k] != v)
+        fail(ErrorKind::InvalidArgument, latest.string(),
+             "cannot resume: the checkpoint was made with " + k + " " + state[k] + " but this run has " + v);
+    weights = (latest / "model.torch").string();
+    o.nHead = stateInt(state, "nhead", latest);
+  }
+  UceConfig c;
+  if (!weights.empty()) {
+    NamedTensors sd = loadTensorDict(weights);
+    c = inferConfig(sd, weights, o.nHead);
+    if (!c.trainingHead) fail(ErrorKind::Format, weights, "the model has no training head (binary_decoder)");
+    sd.erase(std::remove_if(sd.begin(), sd.end(), [](const auto& kv) { return kv.first == "pe_embedding.weight"; }),
+             sd.end());
+    c.nTokens = tokens.size(0);
+    if (c.tokenDim != tokens.size(1))
+      fail(ErrorKind::Format, weights, "token_dim " + std::to_string(c.tokenDim) + " does not match the asset "
+                                       "bundle's token table (" + std::to_string(tokens.size(1)) + ")");
+    d.net = UceNetwork(c);
+    d.net->loadStateDict(sd, weights, false);
+  } else {
+    c.nTokens = tokens.size(0);
+    c.tokenDim = tokens.size(1);
+    c.nLayers = o.nLayers;
+    c.dModel = o.dModel;
+    c.nHead = o.nHead;
+    c.dHid = o.dHid;
+    c.outputDim = o.outputDim;
+    c.geneHeadDim = c.dModel;
+    if (c.nLayers < 1 || c.dModel < 1 || c.nHead < 1 || c.dModel % c.nHead != 0)
+      fail(ErrorKind::InvalidArgument, "", "need layers >= 1 and d_model divisible by nhead");
+    d.net = UceNetwork(c);
+  }
+  if (o.padLength > c.maxLen) fail(ErrorKind::InvalidArgument, "", "pad length exceeds the model's positions");
+  d.net->setTokenTable(tokens);
+  for (const auto& f : d.files)
+    for (int32_t t : f.table.tokenByRank)
+      if (t >= c.nTokens) fail(ErrorKind::Format, o.assetsDir, "gene token outside the token table");
+  d.net->to(d.device);
+  d.net->train();
+  for (auto& p : d.net->parameters())
+    if (p.requires_grad()) d.params.push_back(p);
+  d.optimizer = std::make_unique<torch::optim::AdamW>(
+      d.params, torch::optim::AdamWOptions(o.lr).betas({o.beta1, o.beta2}).weight_decay(o.weightDecay));
+  const fs::path metrics = fs::path(o.outDir) / "metrics.jsonl";
+  if (!latest.empty()) {
+    torch::load(*d.optimizer, (latest / "optimizer.pt").string());
+    torch::Tensor rngState;
+    torch::load(rngState, (latest / "rng.pt").string());
+    {
+      auto gen = at::detail::getDefaultCPUGenerator();
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_state(rngState);
+    }
+    d.stepsDone = stateInt(state, "step", latest);
+    d.pos.epoch = stateInt(state, "epoch", latest);
+    d.pos.group = stateInt(state, "group", latest);
+    d.pos.index = stateInt(state, "index", latest);
+    // Metrics after the checkpoint belong to the abandoned continuation: drop them.
+    std::ifstream in(metrics);
+    std::string line, kept;
+    while (std::getline(in, line)) {
+      const auto p = line.find("\"step\":");
+      if (p != std::string::npos && std::strtoll(line.c_str() + p + 7, nullptr, 10) <= d.stepsDone) kept += line + "\n";
+    }
+    in.close();
+    writeFileAtomic(metrics.string(), kept);
+  } else {
+    writeFileAtomic(metrics.string(), "");
+  }
+}
+
+Trainer::~Trainer() = default;
+
+int64_t Trainer::step() const { return d_->stepsDone; }
+Validation Trainer::validate() { return d_->validate(); }
+std::string Trainer::writeCheckpoint() { return d_->writeCheckpoint(); }
+void Trainer::setGradientHook(std::function<void(std::vector<at::Tensor>&)> hook) { d_->gradHook = std::move(hook); }
+std::string Trainer::summary() const { return d_->net->config().describe(); }
+
+TrainReport Trainer::run(const std::function<bool(const StepMetrics&)>& progress) {
+  Impl& d = *d_;
+  const auto t0 = std::chrono::steady_clock::now();
+  TrainReport rep;
+  rep.resumedFrom = d.stepsDone;
+  rep.modelSummary = summary();
+  const std::string metricsPath = (fs::path(d.opt.outDir) / "metrics.jsonl").string();
+  int64_t lastCheckpoint = -1;
+  while (d.stepsDone < d.opt.maxSteps) {
+    if (d.opt.stop && d.opt.stop->load()) {
+      rep.interrupted = true;
+      break;
+    }
+    StepMetrics m = d.trainStep();
+    if ((d.opt.validateEvery > 0 && m.step % d.opt.validateEvery == 0) || m.step == d.opt.maxSteps) {
+      Validation v = d.validate();
+      m.validated = !d.valSamples.empty();
+      m.valLoss = v.loss;
+      m.valAuroc = v.auroc;
+    }
+    {
+      std::ofstream out(metricsPath, std::ios::app);
+      out << m.json() << "\n";
+      if (!out) fail(ErrorKind::Io, metricsPath, "cannot append to the metrics file (disk full?)");
+    }
+    rep.last = m;
+    if (d.opt.checkpointEvery > 0 && m.step % d.opt.checkpointEvery == 0) {
+      rep.lastCheckpoint = d.writeCheckpoint();
+      lastCheckpoint = m.step;
+    }
+    if (progress && !progress(m)) {
+      rep.interrupted = true;
+      break;
+    }
+  }
+  if (lastCheckpoint != d.stepsDone) rep.lastCheckpoint = d.writeCheckpoint();
+  if (!rep.interrupted) {
+    rep.modelFile = (fs::path(d.opt.outDir) / "model.torch").string();
+    saveTensorDict(d.cpuStateDict(), rep.modelFile);
+  }
+  rep.steps = d.stepsDone;
+  rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return rep;
+}
+
+TrainReport train(const TrainOptions& options, const std::function<bool(const StepMetrics&)>& progress) {
+  Trainer t(options);
+  return t.run(progress);
+}
+
+}  // namespace uce::model
