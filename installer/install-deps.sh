@@ -9,7 +9,7 @@ PKGS=(
   # GUI
   qt6-base-dev libqt6opengl6-dev libvtk9-dev libgl-dev xvfb xauth
   # ML / numerics
-  libtorch-dev libfaiss-dev libopenblas-dev libeigen3-dev libspectra-dev
+  libtorch-dev libgloo-dev libfaiss-dev libopenblas-dev libeigen3-dev libspectra-dev
   libigraph-dev libglpk-dev libplfit-dev libarpack2-dev libgmp-dev
   # I/O
   libhdf5-dev zlib1g-dev

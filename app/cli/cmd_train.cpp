@@ -1,13 +1,28 @@
 // uce train: masked-expression pre-training of a UCE model on a corpus of .h5ad files
 // (UCE_SPEC section 5). Metrics go to OUT/metrics.jsonl, weights to OUT/model.torch, and a
 // machine-readable progress line per step to stderr. SIGINT/SIGTERM: checkpoint, then exit 0.
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "command.h"
 #include "uce/core/error.h"
+#include "uce/model/distributed.h"
 #include "uce/model/trainer.h"
+
+extern char** environ;
 
 namespace uce::cli {
 namespace {
@@ -24,16 +39,101 @@ const char* kUsage =
     "                 [--val-cells V (256)] [--validate-every N (100)] [--checkpoint-every N (500)]\n"
     "                 [--keep-checkpoints K (3)] [--init-model FILE] [--seed S (0)]\n"
     "                 [--device cpu|cuda] [--threads T] [--resume] [--quiet]\n"
+    "                 [--nproc P (1)] [--no-dropout]\n"
     "The corpus is a CSV with columns path,species[,layer]; relative paths are relative to it.\n"
     "Writes OUT/metrics.jsonl, OUT/checkpoints/step-N/ and OUT/model.torch (release state-dict\n"
-    "layout: `uce embed --model OUT/model.torch`). Ctrl-C writes a checkpoint; --resume continues.";
+    "layout: `uce embed --model OUT/model.torch`). Ctrl-C writes a checkpoint; --resume continues.\n"
+    "Data parallel: --nproc P starts P local ranks (Gloo on 127.0.0.1), each with --batch-size\n"
+    "cells, so a step sees P x B cells; under torchrun or SLURM (RANK, WORLD_SIZE, MASTER_ADDR,\n"
+    "MASTER_PORT set) the process joins the launcher's group and --nproc is ignored.";
+
+// Starts nproc copies of this program as local ranks 0..nproc-1 and waits for them. The first
+// rank to fail stops the others; returns the first non-zero exit status (0 when all succeed).
+int spawnRanks(const Args& args, int nproc, bool haveThreads) {
+  const int port = model::freeLocalPort();
+  std::vector<std::string> argvS{"uce", "train"};
+  argvS.insert(argvS.end(), args.begin(), args.end());
+  if (!haveThreads) {  // share the cores between the ranks
+    const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
+    argvS.push_back("--threads");
+    argvS.push_back(std::to_string(std::max(1u, hw / static_cast<unsigned>(nproc))));
+  }
+  std::vector<char*> argv;
+  for (auto& a : argvS) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const char* const ours[] = {"RANK=", "WORLD_SIZE=", "LOCAL_RANK=", "LOCAL_WORLD_SIZE=", "MASTER_ADDR=", "MASTER_PORT="};
+  std::vector<std::string> baseEnv;
+  for (char** e = environ; e && *e; ++e) {
+    bool skip = false;
+    for (const char* k : ours) skip = skip || std::strncmp(*e, k, std::strlen(k)) == 0;
+    if (!skip) baseEnv.emplace_back(*e);
+  }
+  std::vector<pid_t> pids;
+  auto stopAll = [&](int sig) {
+    for (pid_t p : pids)
+      if (p > 0) ::kill(p, sig);
+  };
+  for (int r = 0; r < nproc; ++r) {
+    std::vector<std::string> envS = baseEnv;
+    envS.push_back("RANK=" + std::to_string(r));
+    envS.push_back("WORLD_SIZE=" + std::to_string(nproc));
+    envS.push_back("LOCAL_RANK=" + std::to_string(r));
+    envS.push_back("LOCAL_WORLD_SIZE=" + std::to_string(nproc));
+    envS.push_back("MASTER_ADDR=127.0.0.1");
+    envS.push_back("MASTER_PORT=" + std::to_string(port));
+    std::vector<char*> envp;
+    for (auto& e : envS) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    pid_t pid = 0;
+    const int rc = ::posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, argv.data(), envp.data());
+    if (rc != 0) {
+      stopAll(SIGTERM);
+      for (pid_t p : pids) ::waitpid(p, nullptr, 0);
+      throw Error(ErrorKind::Io, "/proc/self/exe", std::string("cannot start training rank ") + std::to_string(r) +
+                                                       ": " + std::strerror(rc));
+    }
+    pids.push_back(pid);
+  }
+  int result = 0;
+  size_t running = pids.size();
+  bool forwarded = false;
+  while (running > 0) {
+    int status = 0;
+    const pid_t p = ::waitpid(-1, &status, 0);
+    if (p < 0) {
+      if (errno == EINTR) {
+        if (gStop.load() && !forwarded) {  // Ctrl-C / SIGTERM: every rank checkpoints and exits
+          stopAll(SIGTERM);
+          forwarded = true;
+        }
+        continue;
+      }
+      break;
+    }
+    bool ours_ = false;
+    for (auto& q : pids)
+      if (q == p) {
+        q = -1;
+        ours_ = true;
+      }
+    if (!ours_) continue;
+    --running;
+    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    if (code != 0 && result == 0) {
+      result = code;
+      std::fprintf(stderr, "error: a training rank exited with status %d; stopping the others\n", code);
+      stopAll(SIGTERM);
+    }
+  }
+  return result;
+}
 
 int runTrain(const Args& args) {
-  Options o(args, {"resume", "quiet", "help"},
+  Options o(args, {"resume", "quiet", "help", "no-dropout"},
             {"corpus", "assets", "out", "nlayers", "d-model", "nhead", "d-hid", "output-dim", "batch-size",
              "grad-accum", "max-steps", "lr", "warmup", "weight-decay", "clip", "sample-size", "mask-ratio",
              "n-loss", "val-fraction", "val-cells", "validate-every", "checkpoint-every", "keep-checkpoints",
-             "init-model", "seed", "device", "threads"});
+             "init-model", "seed", "device", "threads", "nproc"});
   if (o.has("help")) {
     std::printf("%s\n", kUsage);
     return 0;
@@ -72,7 +172,34 @@ int runTrain(const Args& args) {
   t.threads = static_cast<int>(o.getInt("threads", 0));
   t.resume = o.has("resume");
   t.stop = &gStop;
-  const bool quiet = o.has("quiet");
+  t.dropout = !o.has("no-dropout");
+  bool quiet = o.has("quiet");
+  const long long nproc = o.getInt("nproc", 1);
+  if (nproc < 1 || nproc > 4096) throw Error(ErrorKind::InvalidArgument, "", "--nproc must be between 1 and 4096");
+
+  const model::LaunchEnv env = model::launchEnvFromEnvironment();
+  if (nproc > 1 && !env.fromLauncher) {
+    struct sigaction sa{};
+    sa.sa_handler = onStopSignal;  // no SA_RESTART: waitpid returns EINTR so the ranks are told
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+    const int rc = spawnRanks(args, static_cast<int>(nproc), o.has("threads"));
+    std::signal(SIGINT, SIG_DFL);
+    std::signal(SIGTERM, SIG_DFL);
+    return rc;
+  }
+  std::unique_ptr<model::Distributed> dist;
+  if (env.fromLauncher && env.worldSize > 1) {
+    if (!o.has("threads")) {  // share the node's cores between its ranks
+      const char* lws = std::getenv("LOCAL_WORLD_SIZE");
+      const unsigned local = lws ? static_cast<unsigned>(std::max(1, std::atoi(lws))) : 1u;
+      t.threads = static_cast<int>(std::max(1u, std::max(1u, std::thread::hardware_concurrency()) / local));
+    }
+    dist = std::make_unique<model::Distributed>(env, t.device);
+    t.dist = dist.get();
+    if (env.rank != 0) quiet = true;  // rank 0 reports for all
+  }
 
   std::signal(SIGINT, onStopSignal);
   std::signal(SIGTERM, onStopSignal);
@@ -86,6 +213,7 @@ int runTrain(const Args& args) {
   const model::TrainReport r = trainer.run(progress);
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
+  if (dist && dist->rank() != 0) return 0;
   std::printf("steps: %lld (resumed from %lld) in %.1f s\n", static_cast<long long>(r.steps),
               static_cast<long long>(r.resumedFrom), r.seconds);
   std::printf("last loss: %.5f\n", r.last.loss);

@@ -23,6 +23,7 @@
 #include "uce/core/error.h"
 #include "uce/core/inspect.h"
 #include "uce/model/assets.h"
+#include "uce/model/distributed.h"
 #include "uce/model/network.h"
 #include "uce/model/torch_file.h"
 
@@ -208,6 +209,8 @@ struct Trainer::Impl {
   std::function<void(std::vector<at::Tensor>&)> gradHook;
   int64_t stepsDone = 0;
   int threads = 1;
+  int rank = 0, world = 1;  // data-parallel rank and world size (opt.dist)
+  bool writer() const { return rank == 0; }
   // Data stream.
   struct Block { int file; int64_t row0, n; };
   std::vector<Block> blocks;
@@ -442,13 +445,21 @@ struct Trainer::Impl {
     net->train();
     double lossSum = 0;
     int64_t cellsSeen = 0, tokensSeen = 0;
+    net->train(opt.dropout);
     std::vector<CellCounts> cells(static_cast<size_t>(opt.batchSize));
+    CellCounts other;
     for (int a = 0; a < opt.gradAccum; ++a) {
       std::vector<TrainingSample> samples;
       while (samples.size() < static_cast<size_t>(opt.batchSize)) {
         const size_t need = static_cast<size_t>(opt.batchSize) - samples.size();
         cells.resize(need);
-        for (auto& c : cells) nextCell(c);
+        // The global micro-batch is world x need consecutive stream cells; this rank's slice is
+        // [rank * need, (rank + 1) * need), so the ranks together see what one rank with a
+        // world-times larger batch would, in the same order.
+        for (size_t g = 0; g < need * static_cast<size_t>(world); ++g) {
+          if (g / need == static_cast<size_t>(rank)) nextCell(cells[g % need]);
+          else nextCell(other);
+        }
         for (auto& s : tokenize(cells)) samples.push_back(std::move(s));
       }
       Batch b = makeBatch(samples, 0, samples.size());
@@ -457,6 +468,13 @@ struct Trainer::Impl {
       lossSum += loss.item<double>();
       cellsSeen += static_cast<int64_t>(samples.size());
       tokensSeen += b.realTokens;
+    }
+    if (opt.dist && world > 1) {
+      opt.dist->averageGradients(params);
+      const auto s = opt.dist->sum({lossSum, static_cast<double>(cellsSeen), static_cast<double>(tokensSeen)});
+      lossSum = s[0] / world;  // each rank's loss is a mean over its slice: the global mean
+      cellsSeen = static_cast<int64_t>(s[1]);
+      tokensSeen = static_cast<int64_t>(s[2]);
     }
     if (gradHook) gradHook(params);
     const double norm =
@@ -523,7 +541,7 @@ struct Trainer::Impl {
       scores.insert(scores.end(), lc.data_ptr<float>(), lc.data_ptr<float>() + lc.numel());
       labels.insert(labels.end(), yc.data_ptr<float>(), yc.data_ptr<float>() + yc.numel());
     }
-    net->train();
+    net->train(opt.dropout);
     v.cells = static_cast<int64_t>(valSamples.size());
     v.genes = static_cast<int64_t>(scores.size());
     v.loss = lossSum / static_cast<double>(scores.size());
@@ -538,6 +556,7 @@ struct Trainer::Impl {
       << "\nsample_size " << opt.sampleSize << "\npad_length " << opt.padLength << "\nn_loss " << opt.nLoss
       << "\nmask_ratio " << opt.maskRatio << "\nblock_rows " << opt.blockRows << "\nshuffle_blocks "
       << opt.shuffleBlocks << "\nval_fraction " << opt.valFraction << "\nfiles " << files.size() << "\n";
+    if (world > 1) o << "world_size " << world << "\n";
     return o.str();
   }
 
@@ -561,6 +580,7 @@ struct Trainer::Impl {
   }
 
   std::string writeCheckpoint() {
+    if (!writer()) return "";  // rank 0 holds the same weights and writes for all
     char name[32];
     std::snprintf(name, sizeof name, "step-%07lld", static_cast<long long>(stepsDone));
     const fs::path root = checkpointRoot();
@@ -612,6 +632,10 @@ Trainer::Trainer(const TrainOptions& options) : d_(std::make_unique<Impl>()) {
   Impl& d = *d_;
   d.opt = options;
   TrainOptions& o = d.opt;
+  if (o.dist) {
+    d.rank = o.dist->rank();
+    d.world = o.dist->worldSize();
+  }
   if (o.corpus.empty()) fail(ErrorKind::InvalidArgument, "", "--corpus FILE is required");
   if (o.assetsDir.empty()) fail(ErrorKind::InvalidArgument, "", "--assets DIR is required");
   if (o.outDir.empty()) fail(ErrorKind::InvalidArgument, "", "--out DIR is required");
@@ -669,6 +693,11 @@ Trainer::Trainer(const TrainOptions& options) : d_(std::make_unique<Impl>()) {
       if (state[k] != v)
         fail(ErrorKind::InvalidArgument, latest.string(),
              "cannot resume: the checkpoint was made with " + k + " " + state[k] + " but this run has " + v);
+    const std::string ranks = state.count("world_size") ? state["world_size"] : "1";
+    if (ranks != std::to_string(d.world))
+      fail(ErrorKind::InvalidArgument, latest.string(),
+           "cannot resume: the checkpoint was made with " + ranks + " data-parallel rank(s) but this run has " +
+               std::to_string(d.world) + "; resume with --nproc " + ranks);
     weights = (latest / "model.torch").string();
     o.nHead = stateInt(state, "nhead", latest);
   }
@@ -704,9 +733,10 @@ Trainer::Trainer(const TrainOptions& options) : d_(std::make_unique<Impl>()) {
     for (int32_t t : f.table.tokenByRank)
       if (t >= c.nTokens) fail(ErrorKind::Format, o.assetsDir, "gene token outside the token table");
   d.net->to(d.device);
-  d.net->train();
+  d.net->train(o.dropout);
   for (auto& p : d.net->parameters())
     if (p.requires_grad()) d.params.push_back(p);
+  if (d.world > 1) d.opt.dist->broadcast(d.params);  // every rank starts from rank 0's weights
   d.optimizer = std::make_unique<torch::optim::AdamW>(
       d.params, torch::optim::AdamWOptions(o.lr).betas({o.beta1, o.beta2}).weight_decay(o.weightDecay));
   const fs::path metrics = fs::path(o.outDir) / "metrics.jsonl";
@@ -724,17 +754,22 @@ Trainer::Trainer(const TrainOptions& options) : d_(std::make_unique<Impl>()) {
     d.pos.group = stateInt(state, "group", latest);
     d.pos.index = stateInt(state, "index", latest);
     // Metrics after the checkpoint belong to the abandoned continuation: drop them.
-    std::ifstream in(metrics);
-    std::string line, kept;
-    while (std::getline(in, line)) {
-      const auto p = line.find("\"step\":");
-      if (p != std::string::npos && std::strtoll(line.c_str() + p + 7, nullptr, 10) <= d.stepsDone) kept += line + "\n";
+    if (d.writer()) {
+      std::ifstream in(metrics);
+      std::string line, kept;
+      while (std::getline(in, line)) {
+        const auto p = line.find("\"step\":");
+        if (p != std::string::npos && std::strtoll(line.c_str() + p + 7, nullptr, 10) <= d.stepsDone) kept += line + "\n";
+      }
+      in.close();
+      writeFileAtomic(metrics.string(), kept);
     }
-    in.close();
-    writeFileAtomic(metrics.string(), kept);
-  } else {
+  } else if (d.writer()) {
     writeFileAtomic(metrics.string(), "");
   }
+  // Dropout masks: a stream of its own per rank (rank 0 keeps the one-process stream).
+  if (d.rank > 0)
+    torch::manual_seed(mix64(mix64(o.seed) ^ static_cast<uint64_t>(d.rank)) ^ static_cast<uint64_t>(d.stepsDone));
 }
 
 Trainer::~Trainer() = default;
@@ -753,19 +788,23 @@ TrainReport Trainer::run(const std::function<bool(const StepMetrics&)>& progress
   rep.modelSummary = summary();
   const std::string metricsPath = (fs::path(d.opt.outDir) / "metrics.jsonl").string();
   int64_t lastCheckpoint = -1;
+  bool progressStop = false;
   while (d.stepsDone < d.opt.maxSteps) {
-    if (d.opt.stop && d.opt.stop->load()) {
+    bool stopNow = progressStop || (d.opt.stop && d.opt.stop->load());
+    if (d.world > 1) stopNow = d.opt.dist->sum({stopNow ? 1.0 : 0.0})[0] > 0;  // all ranks stop together
+    if (stopNow) {
       rep.interrupted = true;
       break;
     }
     StepMetrics m = d.trainStep();
-    if ((d.opt.validateEvery > 0 && m.step % d.opt.validateEvery == 0) || m.step == d.opt.maxSteps) {
+    if (d.writer() &&
+        ((d.opt.validateEvery > 0 && m.step % d.opt.validateEvery == 0) || m.step == d.opt.maxSteps)) {
       Validation v = d.validate();
       m.validated = !d.valSamples.empty();
       m.valLoss = v.loss;
       m.valAuroc = v.auroc;
     }
-    {
+    if (d.writer()) {
       std::ofstream out(metricsPath, std::ios::app);
       out << m.json() << "\n";
       if (!out) fail(ErrorKind::Io, metricsPath, "cannot append to the metrics file (disk full?)");
@@ -776,6 +815,10 @@ TrainReport Trainer::run(const std::function<bool(const StepMetrics&)>& progress
       lastCheckpoint = m.step;
     }
     if (progress && !progress(m)) {
+      if (d.world > 1) {
+        progressStop = true;  // agreed on with the other ranks before the next step
+        continue;
+      }
       rep.interrupted = true;
       break;
     }
@@ -783,7 +826,7 @@ TrainReport Trainer::run(const std::function<bool(const StepMetrics&)>& progress
   if (lastCheckpoint != d.stepsDone) rep.lastCheckpoint = d.writeCheckpoint();
   if (!rep.interrupted) {
     rep.modelFile = (fs::path(d.opt.outDir) / "model.torch").string();
-    saveTensorDict(d.cpuStateDict(), rep.modelFile);
+    if (d.writer()) saveTensorDict(d.cpuStateDict(), rep.modelFile);
   }
   rep.steps = d.stepsDone;
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -23,6 +23,8 @@
 
 namespace uce::model {
 
+class Distributed;  // distributed.h
+
 // ---- training sample --------------------------------------------------------------------
 
 struct SampleOptions {
@@ -99,7 +101,7 @@ struct TrainOptions {
   double maskRatio = 0.2;
   int nLoss = 64;                // the paper used more on its large models; 64 suits small ones
   // Optimisation
-  int batchSize = 16;            // cells per micro-batch
+  int batchSize = 16;            // cells per micro-batch (per rank: global batch = ranks x batchSize)
   int gradAccum = 1;             // micro-batches per optimizer step
   double lr = 1e-4;              // peak learning rate (AdamW)
   double beta1 = 0.9, beta2 = 0.999;
@@ -117,6 +119,11 @@ struct TrainOptions {
   int threads = 0;               // tokenizer + CPU math threads; 0 = hardware concurrency
   bool resume = false;           // continue from the newest checkpoint in outDir/checkpoints
   const std::atomic<bool>* stop = nullptr;  // set (e.g. by SIGINT): checkpoint, then return
+  bool dropout = true;           // false: train without dropout (deterministic comparisons)
+  // Data parallel (distributed.h): every rank takes its slice of each global micro-batch of
+  // worldSize x batchSize consecutive stream cells, gradients are averaged over the ranks, and
+  // only rank 0 writes metrics, checkpoints and the model. Null = one process.
+  Distributed* dist = nullptr;
 };
 
 struct StepMetrics {

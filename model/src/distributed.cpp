@@ -1,0 +1,260 @@
+// Data-parallel plumbing over c10d: TCPStore rendezvous, Gloo (CPU) / NCCL (CUDA) process group,
+// bucketed gradient averaging and the initial parameter broadcast.
+#include "uce/model/distributed.h"
+
+#include <torch/torch.h>
+
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+// Debian's LibTorch headers include Gloo's (package libgloo-dev); without them the build still
+// works and multi-rank CPU training reports what to install.
+#if __has_include(<gloo/rendezvous/store.h>)
+#define UCE_HAVE_GLOO 1
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#else
+#define UCE_HAVE_GLOO 0
+#endif
+#if defined(USE_C10D_NCCL)
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+
+#include "uce/core/error.h"
+
+namespace uce::model {
+namespace {
+
+const char* env(const char* name) {
+  const char* v = std::getenv(name);
+  return v && *v ? v : nullptr;
+}
+
+int envInt(const char* name, int def, int lo, int hi) {
+  const char* v = env(name);
+  if (!v) return def;
+  char* end = nullptr;
+  errno = 0;
+  const long x = std::strtol(v, &end, 10);
+  if (errno != 0 || *end != '\0' || x < lo || x > hi)
+    fail(ErrorKind::InvalidArgument, "", std::string("environment variable ") + name + "='" + v +
+                                             "' is not an integer in [" + std::to_string(lo) + ", " +
+                                             std::to_string(hi) + "]; check the launcher's settings");
+  return static_cast<int>(x);
+}
+
+[[maybe_unused]] bool isLoopback(const std::string& host) {
+  return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1";
+}
+
+// Runs a c10d call, turning its exceptions (timeouts, refused connections) into uce::Error.
+template <class F>
+auto guarded(const std::string& what, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    std::string msg = e.what();
+    if (const auto nl = msg.find("\nException raised from"); nl != std::string::npos) msg.resize(nl);
+    fail(ErrorKind::Io, "", "data-parallel " + what + " failed: " + msg +
+                                "; check that every rank was started with the same WORLD_SIZE, MASTER_ADDR and "
+                                "MASTER_PORT and that no rank has exited");
+  }
+}
+
+}  // namespace
+
+LaunchEnv launchEnvFromEnvironment() {
+  LaunchEnv e;
+  if (env("RANK") || env("WORLD_SIZE")) {
+    e.fromLauncher = true;
+    e.worldSize = envInt("WORLD_SIZE", 1, 1, 1 << 20);
+    e.rank = envInt("RANK", 0, 0, e.worldSize - 1);
+    e.localRank = envInt("LOCAL_RANK", 0, 0, 1 << 20);
+  } else if (env("SLURM_PROCID") && env("SLURM_NTASKS")) {
+    e.fromLauncher = true;
+    e.worldSize = envInt("SLURM_NTASKS", 1, 1, 1 << 20);
+    e.rank = envInt("SLURM_PROCID", 0, 0, e.worldSize - 1);
+    e.localRank = envInt("SLURM_LOCALID", 0, 0, 1 << 20);
+  }
+  if (const char* a = env("MASTER_ADDR")) e.masterAddr = a;
+  e.masterPort = envInt("MASTER_PORT", e.masterPort, 1, 65535);
+  if (e.fromLauncher && e.worldSize > 1 && !env("MASTER_ADDR"))
+    fail(ErrorKind::InvalidArgument, "", "WORLD_SIZE is " + std::to_string(e.worldSize) +
+                                             " but MASTER_ADDR is not set: set it to the host of rank 0");
+  return e;
+}
+
+bool glooAvailable() { return UCE_HAVE_GLOO != 0; }
+
+int freeLocalPort() {
+  const int s = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (s < 0) fail(ErrorKind::Io, "", std::string("cannot open a socket: ") + std::strerror(errno));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  socklen_t len = sizeof a;
+  if (::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    const std::string why = std::strerror(errno);
+    ::close(s);
+    fail(ErrorKind::Io, "", "cannot find a free port on 127.0.0.1: " + why);
+  }
+  ::close(s);
+  return ntohs(a.sin_port);
+}
+
+struct Distributed::Impl {
+  int rank = 0, world = 1;
+  std::string backend;
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<c10d::ProcessGroup> pg;
+  std::chrono::milliseconds timeout{0};
+
+  void allreduceSum(at::Tensor& t) {
+    std::vector<at::Tensor> v{t};
+    c10d::AllreduceOptions o;
+    o.reduceOp = c10d::ReduceOp::SUM;
+    guarded("all-reduce", [&] { pg->allreduce(v, o)->wait(timeout); });
+  }
+};
+
+Distributed::Distributed(const LaunchEnv& env, const std::string& device, std::chrono::milliseconds timeout)
+    : d_(std::make_unique<Impl>()) {
+  Impl& d = *d_;
+  d.rank = env.rank;
+  d.world = env.worldSize;
+  d.timeout = timeout;
+  if (env.worldSize < 1 || env.rank < 0 || env.rank >= env.worldSize)
+    fail(ErrorKind::InvalidArgument, "", "RANK must lie in [0, WORLD_SIZE)");
+  c10d::TCPStoreOptions so;
+  so.port = static_cast<std::uint16_t>(env.masterPort);
+  so.isServer = env.rank == 0;
+  so.numWorkers = static_cast<std::size_t>(env.worldSize);
+  so.waitWorkers = true;
+  so.timeout = timeout;
+  d.store = guarded("rendezvous at " + env.masterAddr + ":" + std::to_string(env.masterPort), [&] {
+    return c10::intrusive_ptr<c10d::Store>(c10::make_intrusive<c10d::TCPStore>(env.masterAddr, so));
+  });
+  if (device == "cuda") {
+#if defined(USE_C10D_NCCL)
+    auto opts = c10d::ProcessGroupNCCL::Options::create();
+    opts->timeout = timeout;
+    d.pg = guarded("NCCL process group", [&] {
+      return c10::intrusive_ptr<c10d::ProcessGroup>(
+          c10::make_intrusive<c10d::ProcessGroupNCCL>(d.store, env.rank, env.worldSize, opts));
+    });
+    d.backend = "nccl";
+#else
+    fail(ErrorKind::InvalidArgument, "", "multi-rank training on CUDA needs NCCL, and this build's LibTorch has no "
+                                         "c10d NCCL support; train on the CPU or with one rank");
+#endif
+  } else {
+#if UCE_HAVE_GLOO
+    auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
+    if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME"); ifname && *ifname)
+      opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
+    else if (isLoopback(env.masterAddr))
+      opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+    else
+      opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+    opts->threads = 2;
+    d.pg = guarded("Gloo process group", [&] {
+      return c10::intrusive_ptr<c10d::ProcessGroup>(
+          c10::make_intrusive<c10d::ProcessGroupGloo>(d.store, env.rank, env.worldSize, opts));
+    });
+    d.backend = "gloo";
+#else
+    fail(ErrorKind::InvalidArgument, "", "multi-rank CPU training needs Gloo, and this build was made without its "
+                                         "headers: install libgloo-dev and rebuild, or train with one rank");
+#endif
+  }
+}
+
+Distributed::~Distributed() = default;
+
+int Distributed::rank() const { return d_->rank; }
+int Distributed::worldSize() const { return d_->world; }
+std::string Distributed::backend() const { return d_->backend; }
+
+void Distributed::broadcast(std::vector<at::Tensor>& tensors) {
+  if (d_->world == 1 || tensors.empty()) return;
+  torch::NoGradGuard noGrad;
+  // One flat tensor per (device, dtype): few messages, and Gloo wants one tensor per call.
+  std::map<std::pair<std::string, int>, std::vector<size_t>> groups;
+  for (size_t i = 0; i < tensors.size(); ++i)
+    groups[{tensors[i].device().str(), static_cast<int>(tensors[i].scalar_type())}].push_back(i);
+  for (auto& [key, idx] : groups) {
+    std::vector<at::Tensor> parts;
+    for (size_t i : idx) parts.push_back(tensors[i].detach().reshape({-1}));
+    std::vector<at::Tensor> flat{torch::cat(parts)};
+    c10d::BroadcastOptions o;
+    o.rootRank = 0;
+    guarded("broadcast", [&] { d_->pg->broadcast(flat, o)->wait(d_->timeout); });
+    int64_t off = 0;
+    for (size_t i : idx) {
+      const int64_t n = tensors[i].numel();
+      tensors[i].detach().copy_(flat[0].narrow(0, off, n).view(tensors[i].sizes()));
+      off += n;
+    }
+  }
+}
+
+void Distributed::averageGradients(std::vector<at::Tensor>& params, int64_t bucketBytes) {
+  if (d_->world == 1) return;
+  torch::NoGradGuard noGrad;
+  for (auto& p : params)
+    if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+  const double scale = 1.0 / static_cast<double>(d_->world);
+  size_t i = 0;
+  while (i < params.size()) {
+    // A bucket: consecutive parameters of one device and dtype, up to bucketBytes.
+    const auto dev = params[i].grad().device();
+    const auto dt = params[i].grad().scalar_type();
+    std::vector<size_t> idx;
+    int64_t bytes = 0;
+    while (i < params.size() && params[i].grad().device() == dev && params[i].grad().scalar_type() == dt &&
+           (idx.empty() || bytes + params[i].grad().nbytes() <= static_cast<size_t>(bucketBytes))) {
+      bytes += static_cast<int64_t>(params[i].grad().nbytes());
+      idx.push_back(i++);
+    }
+    std::vector<at::Tensor> parts;
+    for (size_t k : idx) parts.push_back(params[k].grad().reshape({-1}));
+    at::Tensor flat = torch::cat(parts);
+    d_->allreduceSum(flat);
+    flat.mul_(scale);
+    int64_t off = 0;
+    for (size_t k : idx) {
+      at::Tensor g = params[k].grad();
+      const int64_t n = g.numel();
+      g.copy_(flat.narrow(0, off, n).view(g.sizes()));
+      off += n;
+    }
+  }
+}
+
+std::vector<double> Distributed::sum(const std::vector<double>& values) {
+  if (d_->world == 1 || values.empty()) return values;
+  at::Tensor t = torch::tensor(values, torch::kDouble);
+  if (d_->backend == "nccl") t = t.to(torch::kCUDA);
+  d_->allreduceSum(t);
+  t = t.cpu().contiguous();
+  return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
+}
+
+void Distributed::barrier() {
+  if (d_->world == 1) return;
+  guarded("barrier", [&] { d_->pg->barrier()->wait(d_->timeout); });
+}
+
+}  // namespace uce::model

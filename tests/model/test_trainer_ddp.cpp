@@ -1,0 +1,114 @@
+// Data-parallel pre-training (uce train --nproc P): two Gloo ranks on 127.0.0.1, each with
+// batch B, reach the same weights as one rank with batch 2B after K steps (to float tolerance),
+// and only rank 0 writes the metrics, the checkpoint and the model.
+#include <QDir>
+#include <QFile>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <cmath>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "test_support.h"
+#include "uce/model/distributed.h"
+#include "uce/model/torch_file.h"
+
+#include <torch/torch.h>
+
+using namespace uce::model;
+using uce::test::cli;
+
+class TestTrainerDdp : public QObject {
+  Q_OBJECT
+  QTemporaryDir tmp_;
+  QString corpus_, assets_;
+
+  static std::vector<std::string> lines(const QString& path) {
+    std::ifstream in(path.toStdString());
+    std::vector<std::string> out;
+    std::string l;
+    while (std::getline(in, l)) out.push_back(l);
+    return out;
+  }
+  static double field(const std::string& line, const std::string& key) {
+    const auto p = line.find("\"" + key + "\":");
+    if (p == std::string::npos) return std::nan("");
+    return std::stod(line.substr(p + key.size() + 3));
+  }
+
+  QStringList trainArgs(const QString& out, int batch, int nproc) const {
+    return {"train", "--corpus", corpus_, "--assets", assets_, "--out", out, "--nlayers", "2", "--d-model", "32",
+            "--nhead", "4", "--d-hid", "64", "--output-dim", "32", "--sample-size", "96", "--batch-size",
+            QString::number(batch), "--max-steps", "3", "--lr", "2e-3", "--warmup", "1", "--seed", "7",
+            "--val-fraction", "0.1", "--val-cells", "16", "--checkpoint-every", "0", "--threads", "1",
+            "--no-dropout", "--nproc", QString::number(nproc), "--quiet"};
+  }
+
+ private Q_SLOTS:
+  void initTestCase() {
+    QString out, err;
+    const QString atlas = tmp_.filePath("atlas");
+    int rc = cli({"synth", "--out", atlas, "--cells", "300", "--genes", "600", "--token-dim", "32", "--species",
+                  "human,mouse", "--tissues", "kidney", "--seed", "3", "--quiet"}, &out, &err);
+    QVERIFY2(rc == 0, qPrintable(err));
+    assets_ = atlas + "/assets";
+    const QStringList h5 = QDir(atlas).entryList({"*.h5ad"});
+    QVERIFY(!h5.isEmpty());
+    corpus_ = atlas + "/corpus.csv";
+    QByteArray csv = "path,species\n";
+    for (const QString& f : h5) csv += (f + "," + (f.startsWith("human") ? "human" : "mouse") + "\n").toUtf8();
+    uce::test::writeAll(corpus_, csv);
+  }
+
+  void twoRanksEqualOneRankWithTheGlobalBatch() {
+    if (!glooAvailable()) QSKIP("built without Gloo headers (libgloo-dev): no CPU ranks");
+    const QString one = tmp_.filePath("one"), two = tmp_.filePath("two");
+    QString o1, e1, o2, e2;
+    int rc = cli(trainArgs(one, 8, 1), &o1, &e1);
+    QVERIFY2(rc == 0, qPrintable(e1 + o1));
+    rc = cli(trainArgs(two, 4, 2), &o2, &e2);
+    QVERIFY2(rc == 0, qPrintable(e2 + o2));
+    // Rank 0 alone reports: one summary, three metrics lines, one checkpoint.
+    QCOMPARE(o2.count("steps: 3"), 1);
+    const auto m1 = lines(one + "/metrics.jsonl"), m2 = lines(two + "/metrics.jsonl");
+    QCOMPARE(m1.size(), size_t(3));
+    QCOMPARE(m2.size(), size_t(3));
+    for (size_t i = 0; i < 3; ++i) {
+      QCOMPARE(field(m2[i], "step"), double(i + 1));
+      QVERIFY2(std::abs(field(m1[i], "loss") - field(m2[i], "loss")) < 1e-5, (m1[i] + " vs " + m2[i]).c_str());
+      QCOMPARE(field(m1[i], "cells_per_s") > 0, true);
+    }
+    QCOMPARE(QDir(two + "/checkpoints").entryList(QDir::Dirs | QDir::NoDotAndDotDot), QStringList{"step-0000003"});
+
+    const NamedTensors a = loadTensorDict((one + "/model.torch").toStdString());
+    const NamedTensors b = loadTensorDict((two + "/model.torch").toStdString());
+    QCOMPARE(a.size(), b.size());
+    double worst = 0;
+    std::string worstName;
+    for (size_t i = 0; i < a.size(); ++i) {
+      QVERIFY(a[i].first == b[i].first);
+      const double d = (a[i].second.to(torch::kDouble) - b[i].second.to(torch::kDouble)).abs().max().item<double>();
+      if (d > worst) {
+        worst = d;
+        worstName = a[i].first;
+      }
+    }
+    QVERIFY2(worst <= 1e-5, qPrintable(QString("max |2 ranks - 1 rank| = %1 at %2").arg(worst).arg(worstName.c_str())));
+  }
+
+  void badLauncherVariablesAreReported() {
+    QString o, e;
+    qputenv("WORLD_SIZE", "2");
+    qputenv("RANK", "5");
+    const int rc = cli(trainArgs(tmp_.filePath("bad"), 4, 1), &o, &e);
+    qunsetenv("WORLD_SIZE");
+    qunsetenv("RANK");
+    QVERIFY(rc != 0);
+    QVERIFY2(e.contains("RANK"), qPrintable(e));
+  }
+};
+
+QTEST_GUILESS_MAIN(TestTrainerDdp)
+#include "test_trainer_ddp.moc"
