@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "uce/core/dataset.h"
+#include "autocast.h"
 #include "uce/core/error.h"
 #include "uce/core/text.h"
 #include "uce/core/h5ad_writer.h"
@@ -31,18 +32,6 @@
 namespace uce::model {
 namespace fs = std::filesystem;
 namespace {
-
-// Autocast for CUDA matmuls; the API was renamed in LibTorch 2.4.
-void setCudaAutocast(bool on) {
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-  at::autocast::set_autocast_enabled(at::kCUDA, on);
-  at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-#else
-  at::autocast::set_enabled(on);
-  at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-#endif
-  if (!on) at::autocast::clear_cache();
-}
 
 // Gene symbols of the counts matrix: var_names or the chosen var column.
 std::vector<std::string> geneSymbols(const Dataset& ds, const std::string& countsKey, const std::string& column) {

@@ -20,6 +20,7 @@
 
 #include "uce/core/atomic_file.h"
 #include "uce/core/dataset.h"
+#include "autocast.h"
 #include "uce/core/error.h"
 #include "uce/core/inspect.h"
 #include "uce/model/assets.h"
@@ -71,17 +72,6 @@ std::vector<std::string> splitCsv(const std::string& line) {
   }
   out.push_back(trim(cur));
   return out;
-}
-
-void setCudaAutocast(bool on) {
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-  at::autocast::set_autocast_enabled(at::kCUDA, on);
-  at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-#else
-  at::autocast::set_enabled(on);
-  at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-#endif
-  if (!on) at::autocast::clear_cache();
 }
 
 std::string jsonNumber(double v) {
