@@ -58,18 +58,6 @@ class TestTrainer : public QObject {
     return o;
   }
 
-  static std::vector<std::string> lines(const QString& path) {
-    std::ifstream in(path.toStdString());
-    std::vector<std::string> out;
-    std::string l;
-    while (std::getline(in, l)) out.push_back(l);
-    return out;
-  }
-  static double field(const std::string& line, const std::string& key) {
-    const auto p = line.find("\"" + key + "\":");
-    if (p == std::string::npos) return std::nan("");
-    return std::stod(line.substr(p + key.size() + 3));
-  }
   static void compareWeights(const QString& a, const QString& b) {
     NamedTensors x = loadTensorDict(a.toStdString()), y = loadTensorDict(b.toStdString());
     QCOMPARE(x.size(), y.size());
@@ -171,15 +159,15 @@ class TestTrainer : public QObject {
     QVERIFY2(done.auroc > 0.6, qPrintable(QString::number(done.auroc)));
     QVERIFY(done.loss < init.loss);
 
-    auto ls = lines(out + "/metrics.jsonl");
+    auto ls = uce::test::lines(out + "/metrics.jsonl");
     QCOMPARE(ls.size(), size_t(40));
     double first = 0, last = 0;
     for (int i = 0; i < 5; ++i) {
-      first += field(ls[static_cast<size_t>(i)], "loss") / 5;
-      last += field(ls[ls.size() - 1 - static_cast<size_t>(i)], "loss") / 5;
+      first += uce::test::jsonNumber(ls[static_cast<size_t>(i)], "loss") / 5;
+      last += uce::test::jsonNumber(ls[ls.size() - 1 - static_cast<size_t>(i)], "loss") / 5;
     }
     QVERIFY2(first > last + 0.05, qPrintable(QString("first-5 %1, last-5 %2").arg(first).arg(last)));
-    QVERIFY(!std::isnan(field(ls.back(), "val_auroc")));
+    QVERIFY(!std::isnan(uce::test::jsonNumber(ls.back(), "val_auroc")));
 
     // Only the last K = 2 checkpoints remain.
     QStringList ck = QDir(out + "/checkpoints").entryList(QDir::Dirs | QDir::NoDotAndDotDot);
@@ -246,12 +234,12 @@ print(len(sd))
     compareWeights(tmp_.filePath("straight/model.torch"), tmp_.filePath("resumed/model.torch"));
 
     // Same seed: the same losses, learning rates, gradient norms and validation numbers.
-    auto la = lines(tmp_.filePath("straight/metrics.jsonl")), lb = lines(tmp_.filePath("resumed/metrics.jsonl"));
+    auto la = uce::test::lines(tmp_.filePath("straight/metrics.jsonl")), lb = uce::test::lines(tmp_.filePath("resumed/metrics.jsonl"));
     QCOMPARE(la.size(), size_t(6));
     QCOMPARE(lb.size(), size_t(6));
     for (size_t i = 0; i < la.size(); ++i)
       for (const char* k : {"step", "loss", "lr", "grad_norm", "val_loss", "val_auroc"}) {
-        const double x = field(la[i], k), y = field(lb[i], k);
+        const double x = uce::test::jsonNumber(la[i], k), y = uce::test::jsonNumber(lb[i], k);
         QVERIFY2((std::isnan(x) && std::isnan(y)) || x == y, qPrintable(QString("line %1 %2").arg(i).arg(k)));
       }
     // Another seed: another run.
@@ -260,7 +248,7 @@ print(len(sd))
     c.seed = 8;
     c.maxSteps = 2;
     train(c);
-    QVERIFY(field(lines(tmp_.filePath("seed8/metrics.jsonl"))[0], "loss") != field(la[0], "loss"));
+    QVERIFY(uce::test::jsonNumber(uce::test::lines(tmp_.filePath("seed8/metrics.jsonl"))[0], "loss") != uce::test::jsonNumber(la[0], "loss"));
   }
 
   void cliInterruptLeavesCheckpointAndResumes() {
@@ -296,7 +284,7 @@ print(len(sd))
     QVERIFY2(rc == 0, qPrintable(e2 + o2));
     QVERIFY2(o2.contains(QString("resumed from %1").arg(stepDone)), qPrintable(o2));
     QVERIFY(QFile::exists(out + "/model.torch"));
-    QCOMPARE(lines(out + "/metrics.jsonl").size(), size_t(stepDone + 1));
+    QCOMPARE(uce::test::lines(out + "/metrics.jsonl").size(), size_t(stepDone + 1));
 
     // Errors a user meets first: a missing corpus column.
     uce::test::writeAll(tmp_.filePath("bad.csv"), "file,organism\nx.h5ad,human\n");

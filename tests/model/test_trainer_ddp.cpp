@@ -25,18 +25,6 @@ class TestTrainerDdp : public QObject {
   QTemporaryDir tmp_;
   QString corpus_, assets_;
 
-  static std::vector<std::string> lines(const QString& path) {
-    std::ifstream in(path.toStdString());
-    std::vector<std::string> out;
-    std::string l;
-    while (std::getline(in, l)) out.push_back(l);
-    return out;
-  }
-  static double field(const std::string& line, const std::string& key) {
-    const auto p = line.find("\"" + key + "\":");
-    if (p == std::string::npos) return std::nan("");
-    return std::stod(line.substr(p + key.size() + 3));
-  }
 
   QStringList trainArgs(const QString& out, int batch, int nproc) const {
     return {"train", "--corpus", corpus_, "--assets", assets_, "--out", out, "--nlayers", "2", "--d-model", "32",
@@ -72,13 +60,13 @@ class TestTrainerDdp : public QObject {
     QVERIFY2(rc == 0, qPrintable(e2 + o2));
     // Rank 0 alone reports: one summary, three metrics lines, one checkpoint.
     QCOMPARE(o2.count("steps: 3"), 1);
-    const auto m1 = lines(one + "/metrics.jsonl"), m2 = lines(two + "/metrics.jsonl");
+    const auto m1 = uce::test::lines(one + "/metrics.jsonl"), m2 = uce::test::lines(two + "/metrics.jsonl");
     QCOMPARE(m1.size(), size_t(3));
     QCOMPARE(m2.size(), size_t(3));
     for (size_t i = 0; i < 3; ++i) {
-      QCOMPARE(field(m2[i], "step"), double(i + 1));
-      QVERIFY2(std::abs(field(m1[i], "loss") - field(m2[i], "loss")) < 1e-5, (m1[i] + " vs " + m2[i]).c_str());
-      QCOMPARE(field(m1[i], "cells_per_s") > 0, true);
+      QCOMPARE(uce::test::jsonNumber(m2[i], "step"), double(i + 1));
+      QVERIFY2(std::abs(uce::test::jsonNumber(m1[i], "loss") - uce::test::jsonNumber(m2[i], "loss")) < 1e-5, (m1[i] + " vs " + m2[i]).c_str());
+      QCOMPARE(uce::test::jsonNumber(m1[i], "cells_per_s") > 0, true);
     }
     QCOMPARE(QDir(two + "/checkpoints").entryList(QDir::Dirs | QDir::NoDotAndDotDot), QStringList{"step-0000003"});
 

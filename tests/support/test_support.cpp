@@ -2,6 +2,8 @@
 
 #include <QFile>
 #include <QProcess>
+#include <cmath>
+#include <fstream>
 
 namespace uce::test {
 
@@ -42,6 +44,20 @@ QByteArray readAll(const QString& path) {
 void writeAll(const QString& path, const QByteArray& data) {
   QFile f(path);
   if (f.open(QIODevice::WriteOnly | QIODevice::Truncate)) f.write(data);
+}
+
+std::vector<std::string> lines(const QString& path) {
+  std::ifstream in(path.toStdString());
+  std::vector<std::string> out;
+  std::string l;
+  while (std::getline(in, l)) out.push_back(l);
+  return out;
+}
+
+double jsonNumber(const std::string& line, const std::string& key) {
+  const auto p = line.find("\"" + key + "\":");
+  if (p == std::string::npos) return std::nan("");
+  return std::stod(line.substr(p + key.size() + 3));
 }
 
 }  // namespace uce::test

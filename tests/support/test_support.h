@@ -3,6 +3,7 @@
 #include <QString>
 #include <QStringList>
 #include <string>
+#include <vector>
 
 namespace uce::test {
 
@@ -18,5 +19,9 @@ QString sharedData(const QString& name);
 // Whole file as bytes / writes bytes.
 QByteArray readAll(const QString& path);
 void writeAll(const QString& path, const QByteArray& data);
+// Lines of a text file (e.g. metrics.jsonl).
+std::vector<std::string> lines(const QString& path);
+// The number after "key": in one JSON line; NaN when the key is absent.
+double jsonNumber(const std::string& line, const std::string& key);
 
 }  // namespace uce::test
