@@ -39,7 +39,7 @@ const char* kUsage =
     "                 [--val-cells V (256)] [--validate-every N (100)] [--checkpoint-every N (500)]\n"
     "                 [--keep-checkpoints K (3)] [--init-model FILE] [--seed S (0)]\n"
     "                 [--device cpu|cuda] [--threads T] [--resume] [--quiet]\n"
-    "                 [--nproc P (1)] [--no-dropout]\n"
+    "                 [--nproc P (1)] [--no-dropout] [--activation-checkpointing]\n"
     "The corpus is a CSV with columns path,species[,layer]; relative paths are relative to it.\n"
     "Writes OUT/metrics.jsonl, OUT/checkpoints/step-N/ and OUT/model.torch (release state-dict\n"
     "layout: `uce embed --model OUT/model.torch`). Ctrl-C writes a checkpoint; --resume continues.\n"
@@ -129,7 +129,7 @@ int spawnRanks(const Args& args, int nproc, bool haveThreads) {
 }
 
 int runTrain(const Args& args) {
-  Options o(args, {"resume", "quiet", "help", "no-dropout"},
+  Options o(args, {"resume", "quiet", "help", "no-dropout", "activation-checkpointing"},
             {"corpus", "assets", "out", "nlayers", "d-model", "nhead", "d-hid", "output-dim", "batch-size",
              "grad-accum", "max-steps", "lr", "warmup", "weight-decay", "clip", "sample-size", "mask-ratio",
              "n-loss", "val-fraction", "val-cells", "validate-every", "checkpoint-every", "keep-checkpoints",
@@ -173,11 +173,13 @@ int runTrain(const Args& args) {
   t.resume = o.has("resume");
   t.stop = &gStop;
   t.dropout = !o.has("no-dropout");
+  t.activationCheckpointing = o.has("activation-checkpointing");
   bool quiet = o.has("quiet");
   const long long nproc = o.getInt("nproc", 1);
   if (nproc < 1 || nproc > 4096) throw Error(ErrorKind::InvalidArgument, "", "--nproc must be between 1 and 4096");
 
   const model::LaunchEnv env = model::launchEnvFromEnvironment();
+  t.localRank = env.localRank;
   if (nproc > 1 && !env.fromLauncher) {
     struct sigaction sa{};
     sa.sa_handler = onStopSignal;  // no SA_RESTART: waitpid returns EINTR so the ranks are told

@@ -17,4 +17,12 @@ inline void setCudaAutocast(bool on) {
   if (!on) at::autocast::clear_cache();
 }
 
+inline bool cudaAutocastEnabled() {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  return at::autocast::is_autocast_enabled(at::kCUDA);
+#else
+  return at::autocast::is_enabled();
+#endif
+}
+
 }  // namespace uce::model

@@ -4,8 +4,13 @@
 
 #include <torch/torch.h>
 
+#include <torch/version.h>
+
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#if TORCH_VERSION_MAJOR >= 2
+#include <torch/csrc/distributed/c10d/Backend.hpp>
+#endif
 // Debian's LibTorch headers include Gloo's (package libgloo-dev); without them the build still
 // works and multi-rank CPU training reports what to install.
 #if __has_include(<gloo/rendezvous/store.h>)
@@ -71,6 +76,14 @@ auto guarded(const std::string& what, F&& f) -> decltype(f()) {
   }
 }
 
+// The collective interface: since LibTorch 2.0 Gloo and NCCL are c10d::Backend objects (a
+// ProcessGroup dispatches to them); in 1.13 they are ProcessGroups themselves.
+#if TORCH_VERSION_MAJOR >= 2
+using Collectives = c10d::Backend;
+#else
+using Collectives = c10d::ProcessGroup;
+#endif
+
 }  // namespace
 
 LaunchEnv launchEnvFromEnvironment() {
@@ -117,8 +130,9 @@ int freeLocalPort() {
 struct Distributed::Impl {
   int rank = 0, world = 1;
   std::string backend;
+  torch::Device cuda{torch::kCUDA, 0};  // NCCL: this rank's GPU (LOCAL_RANK % GPUs)
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroup> pg;
+  c10::intrusive_ptr<Collectives> pg;
   std::chrono::milliseconds timeout{0};
 
   void allreduceSum(at::Tensor& t) {
@@ -148,10 +162,12 @@ Distributed::Distributed(const LaunchEnv& env, const std::string& device, std::c
   });
   if (device == "cuda") {
 #if defined(USE_C10D_NCCL)
+    const int gpus = static_cast<int>(torch::cuda::device_count());
+    d.cuda = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env.localRank % std::max(1, gpus)));
     auto opts = c10d::ProcessGroupNCCL::Options::create();
     opts->timeout = timeout;
     d.pg = guarded("NCCL process group", [&] {
-      return c10::intrusive_ptr<c10d::ProcessGroup>(
+      return c10::intrusive_ptr<Collectives>(
           c10::make_intrusive<c10d::ProcessGroupNCCL>(d.store, env.rank, env.worldSize, opts));
     });
     d.backend = "nccl";
@@ -170,7 +186,7 @@ Distributed::Distributed(const LaunchEnv& env, const std::string& device, std::c
       opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
     opts->threads = 2;
     d.pg = guarded("Gloo process group", [&] {
-      return c10::intrusive_ptr<c10d::ProcessGroup>(
+      return c10::intrusive_ptr<Collectives>(
           c10::make_intrusive<c10d::ProcessGroupGloo>(d.store, env.rank, env.worldSize, opts));
     });
     d.backend = "gloo";
@@ -246,7 +262,7 @@ void Distributed::averageGradients(std::vector<at::Tensor>& params, int64_t buck
 std::vector<double> Distributed::sum(const std::vector<double>& values) {
   if (d_->world == 1 || values.empty()) return values;
   at::Tensor t = torch::tensor(values, torch::kDouble);
-  if (d_->backend == "nccl") t = t.to(torch::kCUDA);
+  if (d_->backend == "nccl") t = t.to(d_->cuda);
   d_->allreduceSum(t);
   t = t.cpu().contiguous();
   return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());

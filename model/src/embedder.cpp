@@ -292,13 +292,17 @@ EmbedReport embedDataset(const EmbedOptions& opt, const ProgressFn& progress) {
     fail(ErrorKind::InvalidArgument, "", "pad length exceeds the model's positions");
   const torch::Device device = chooseDevice(opt.device);
   rep.device = device.is_cuda() ? "cuda" : "cpu";
-  if (opt.precision != "fp32" && opt.precision != "bf16")
-    fail(ErrorKind::InvalidArgument, "", "--precision must be fp32 or bf16");
-  const bool bf16 = opt.precision == "bf16";
-  if (bf16 && !device.is_cuda())
+  if (opt.precision != "fp32" && opt.precision != "bf16" && opt.precision != "bf16-autocast")
+    fail(ErrorKind::InvalidArgument, "", "--precision must be fp32, bf16 or bf16-autocast");
+  const bool bf16 = opt.precision != "fp32" && device.is_cuda();
+  if (opt.precision != "fp32" && !device.is_cuda())
     rep.warnings.push_back("bf16 runs on CUDA only; using fp32 on the CPU");
-  net->eval();
+  // bf16: the transformer layers hold bf16 weights and activations. bf16-autocast: fp32
+  // weights and residual stream, matmuls and attention in bf16. Token inputs and the decoder
+  // stay fp32 in both.
+  const bool autocast = bf16 && opt.precision == "bf16-autocast";
   net->to(device);
+  net->prepareInference(bf16 && !autocast ? torch::kBFloat16 : torch::kFloat);
   rep.modelSummary = cfg.describe();
   // Hashing a 2.6 GB model takes seconds: it runs beside the embedding and is only needed for
   // the resume signature check below and the provenance at the end.
@@ -383,13 +387,34 @@ EmbedReport embedDataset(const EmbedOptions& opt, const ProgressFn& progress) {
       else if (p.lengths[static_cast<size_t>(i)] < 0) ++rep.cellsDroppedFilter;
       else ++rep.cellsNoMatchedGenes;
     }
-    // Similar lengths together: less padding per batch. Results do not depend on the batching.
+    // Cells of one sentence length form full batches of their own: no padding, so attention
+    // runs without a mask (the fastest fused kernels on CUDA). The rest go together sorted by
+    // length. Results do not depend on the batching.
     std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
       return p.lengths[static_cast<size_t>(a)] < p.lengths[static_cast<size_t>(b)];
     });
+    const size_t bs = static_cast<size_t>(opt.batchSize);
+    std::vector<std::pair<size_t, size_t>> batches;  // ranges of `order`
+    {
+      std::vector<int64_t> regrouped, rest;
+      for (size_t g0 = 0; g0 < order.size();) {
+        size_t g1 = g0;
+        while (g1 < order.size() && p.lengths[static_cast<size_t>(order[g1])] == p.lengths[static_cast<size_t>(order[g0])]) ++g1;
+        const size_t full = (g1 - g0) / bs * bs;
+        regrouped.insert(regrouped.end(), order.begin() + static_cast<std::ptrdiff_t>(g0),
+                         order.begin() + static_cast<std::ptrdiff_t>(g0 + full));
+        rest.insert(rest.end(), order.begin() + static_cast<std::ptrdiff_t>(g0 + full),
+                    order.begin() + static_cast<std::ptrdiff_t>(g1));
+        g0 = g1;
+      }
+      for (size_t b0 = 0; b0 < regrouped.size(); b0 += bs) batches.emplace_back(b0, b0 + bs);
+      for (size_t b0 = 0; b0 < rest.size(); b0 += bs)
+        batches.emplace_back(regrouped.size() + b0, regrouped.size() + std::min(rest.size(), b0 + bs));
+      regrouped.insert(regrouped.end(), rest.begin(), rest.end());
+      order.swap(regrouped);
+    }
     torch::NoGradGuard noGrad;
-    for (size_t b0 = 0; b0 < order.size(); b0 += static_cast<size_t>(opt.batchSize)) {
-      const size_t b1 = std::min(order.size(), b0 + static_cast<size_t>(opt.batchSize));
+    for (const auto& [b0, b1] : batches) {
       const int64_t B = static_cast<int64_t>(b1 - b0);
       int64_t L = 0;
       for (size_t k = b0; k < b1; ++k) L = std::max<int64_t>(L, p.lengths[static_cast<size_t>(order[k])]);
@@ -409,7 +434,7 @@ EmbedReport embedDataset(const EmbedOptions& opt, const ProgressFn& progress) {
       }
       auto tokD = tok.to(device, /*non_blocking=*/true), maskD = mask.to(device, /*non_blocking=*/true);
       torch::Tensor emb;
-      if (bf16 && device.is_cuda()) {
+      if (autocast) {
         // Weights stay fp32; matmuls run in bf16 under autocast, the output is fp32.
         setCudaAutocast(true);
         emb = net->embed(tokD, maskD).to(torch::kFloat);

@@ -6,10 +6,30 @@
 #include <map>
 #include <sstream>
 
+#include "autocast.h"
 #include "uce/core/error.h"
 
 namespace uce::model {
 namespace {
+
+// Scaled dot-product attention of q [B, H, Lq, hd] over k, v [B, H, L, hd]; keyMask [B, L]
+// bool (true = attend) or undefined when nothing is padded.
+torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                     const torch::Tensor& keyMask) {
+  const int64_t B = k.size(0), L = k.size(2);
+  // Padded keys are excluded (the release adds +1 to them instead; see UCE_SPEC 4).
+#if TORCH_VERSION_MAJOR >= 2
+  // Fused attention (flash / memory-efficient kernels on CUDA). Without padding in the
+  // batch no mask is passed, which lets the fastest kernels run.
+  return keyMask.defined() ? at::scaled_dot_product_attention(q, k, v, keyMask.view({B, 1, 1, L}))
+                           : at::scaled_dot_product_attention(q, k, v);
+#else
+  auto scores = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(q.size(-1)));
+  if (keyMask.defined())
+    scores = scores.masked_fill(keyMask.logical_not().view({B, 1, 1, L}), -std::numeric_limits<float>::infinity());
+  return torch::matmul(torch::softmax(scores, -1), v);
+#endif
+}
 
 // PyTorch's nn.MultiheadAttention with packed q/k/v projections; parameter names match.
 struct SelfAttentionImpl : torch::nn::Module {
@@ -25,23 +45,21 @@ struct SelfAttentionImpl : torch::nn::Module {
     auto qkv = torch::nn::functional::linear(x, in_proj_weight, in_proj_bias)
                    .view({B, L, 3, heads, hd})
                    .permute({2, 0, 3, 1, 4});  // [3, B, H, L, hd]
-    auto q = qkv[0], k = qkv[1], v = qkv[2];
-    // Padded keys are excluded (the release adds +1 to them instead; see UCE_SPEC 4).
-#if TORCH_VERSION_MAJOR >= 2
-    // Fused attention (flash / memory-efficient kernels on CUDA). Without padding in the
-    // batch no mask is passed, which lets the fastest kernels run.
-    torch::Tensor out = keyMask.defined()
-                            ? at::scaled_dot_product_attention(q, k, v, keyMask.view({B, 1, 1, L}))
-                            : at::scaled_dot_product_attention(q, k, v);
-    out = out.permute({0, 2, 1, 3}).reshape({B, L, d});
-#else
-    auto scores = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(hd));
-    if (keyMask.defined())
-      scores = scores.masked_fill(keyMask.logical_not().view({B, 1, 1, L}),
-                                  -std::numeric_limits<float>::infinity());
-    auto attn = torch::softmax(scores, -1);
-    auto out = torch::matmul(attn, v).permute({0, 2, 1, 3}).reshape({B, L, d});
-#endif
+    auto out = attend(qkv[0], qkv[1], qkv[2], keyMask).permute({0, 2, 1, 3}).reshape({B, L, d});
+    return out_proj->forward(out);
+  }
+  // The output at position 0 only ([B, 1, d]): queries of the CLS token over every key. This is
+  // all the last layer has to compute, since the decoder reads the CLS position alone.
+  torch::Tensor forwardFirst(const torch::Tensor& x, const torch::Tensor& keyMask) {
+    const int64_t B = x.size(0), L = x.size(1), hd = d / heads;
+    auto q = torch::nn::functional::linear(x.narrow(1, 0, 1), in_proj_weight.narrow(0, 0, d),
+                                           in_proj_bias.narrow(0, 0, d))
+                 .view({B, 1, heads, hd})
+                 .permute({0, 2, 1, 3});  // [B, H, 1, hd]
+    auto kv = torch::nn::functional::linear(x, in_proj_weight.narrow(0, d, 2 * d), in_proj_bias.narrow(0, d, 2 * d))
+                  .view({B, L, 2, heads, hd})
+                  .permute({2, 0, 3, 1, 4});  // [2, B, H, L, hd]
+    auto out = attend(q, kv[0], kv[1], keyMask).permute({0, 2, 1, 3}).reshape({B, 1, d});
     return out_proj->forward(out);
   }
   int64_t d, heads;
@@ -59,17 +77,85 @@ struct EncoderLayerImpl : torch::nn::Module {
     norm1 = register_module("norm1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(1e-5)));
     norm2 = register_module("norm2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(1e-5)));
   }
-  torch::Tensor forward(torch::Tensor x, const torch::Tensor& keyMask) {
+  // firstOnly: compute the output at position 0 only ([B, 1, d]).
+  torch::Tensor forward(const torch::Tensor& in, const torch::Tensor& keyMask, bool firstOnly = false) {
     const double p = is_training() ? 0.05 : 0.0;
-    x = norm1(x + torch::dropout(self_attn->forward(x, keyMask), p, is_training()));
-    auto ff = linear2(torch::dropout(torch::relu(linear1(x)), p, is_training()));
-    return norm2(x + torch::dropout(ff, p, is_training()));
+    torch::Tensor x = firstOnly ? in.narrow(1, 0, 1) : in;
+    auto a = firstOnly ? self_attn->forwardFirst(in, keyMask) : self_attn->forward(in, keyMask);
+    x = norm1(x + torch::dropout(a, p, is_training()));
+    return norm2(x + torch::dropout(linear2(torch::dropout(hidden(x), p, is_training())), p, is_training()));
+  }
+  // relu(linear1(x)); in inference on CUDA with matching dtypes one fused cuBLASLt call.
+  torch::Tensor hidden(const torch::Tensor& x) {
+#if TORCH_VERSION_MAJOR >= 2
+    if (!is_training() && x.is_cuda() && x.scalar_type() == linear1->weight.scalar_type() && !cudaAutocastEnabled()) {
+      auto flat = x.reshape({-1, x.size(-1)});
+      auto h = at::_addmm_activation(linear1->bias, flat, linear1->weight.t());
+      auto sizes = x.sizes().vec();
+      sizes.back() = h.size(-1);
+      return h.view(sizes);
+    }
+#endif
+    return torch::relu(linear1(x));
   }
   SelfAttention self_attn{nullptr};
   torch::nn::Linear linear1{nullptr}, linear2{nullptr};
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
 };
 TORCH_MODULE(EncoderLayer);
+
+// Activation checkpointing of one layer: the forward keeps only the layer's input; the
+// backward runs the layer again (same dropout masks: the RNG state is saved and restored, and
+// autocast is re-entered as it was) and back-propagates through it.
+struct CheckpointedLayer : torch::autograd::Function<CheckpointedLayer> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, torch::Tensor keyMask,
+                               int64_t layerAddress, bool firstOnly) {
+    auto* layer = reinterpret_cast<EncoderLayerImpl*>(static_cast<intptr_t>(layerAddress));
+    ctx->saved_data["layer"] = layerAddress;
+    ctx->saved_data["first"] = firstOnly;
+    ctx->saved_data["autocast"] = cudaAutocastEnabled();
+    ctx->saved_data["mask"] = keyMask;
+    ctx->saved_data["rng"] = rngState(x.device());
+    ctx->save_for_backward({x});
+    return layer->forward(x, keyMask, firstOnly);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    auto* layer = reinterpret_cast<EncoderLayerImpl*>(static_cast<intptr_t>(ctx->saved_data["layer"].toInt()));
+    const torch::Tensor x = ctx->get_saved_variables()[0];
+    const torch::Tensor mask = ctx->saved_data["mask"].toTensor();
+    const bool firstOnly = ctx->saved_data["first"].toBool();
+    const bool autocast = ctx->saved_data["autocast"].toBool();
+    // Recompute with the forward's RNG state, then give the RNG back its current state.
+    const torch::Tensor now = rngState(x.device());
+    setRngState(x.device(), ctx->saved_data["rng"].toTensor());
+    torch::Tensor xd = x.detach().requires_grad_(true);
+    torch::Tensor out;
+    {
+      torch::AutoGradMode enable(true);
+      const bool before = cudaAutocastEnabled();
+      if (autocast != before) setCudaAutocast(autocast);
+      out = layer->forward(xd, mask, firstOnly);
+      if (autocast != before) setCudaAutocast(before);
+    }
+    setRngState(x.device(), now);
+    torch::autograd::backward({out}, {grads[0]});
+    return {xd.grad(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+  static at::Generator generator(const torch::Device& device) {
+    return device.is_cuda() ? at::globalContext().defaultGenerator(device) : at::detail::getDefaultCPUGenerator();
+  }
+  static torch::Tensor rngState(const torch::Device& device) {
+    at::Generator g = generator(device);
+    std::lock_guard<std::mutex> lock(g.mutex());
+    return g.get_state();
+  }
+  static void setRngState(const torch::Device& device, const torch::Tensor& state) {
+    at::Generator g = generator(device);
+    std::lock_guard<std::mutex> lock(g.mutex());
+    g.set_state(state);
+  }
+};
 
 torch::nn::LayerNorm layerNorm(int64_t d) {
   return torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(1e-5));
@@ -177,29 +263,71 @@ UceNetworkImpl::UceNetworkImpl(const UceConfig& c) : config_(c) {
   }
 }
 
-torch::Tensor UceNetworkImpl::encode(const torch::Tensor& tokens, const torch::Tensor& keyMask) {
+torch::Tensor UceNetworkImpl::inputs(const torch::Tensor& tokens) {
   const int64_t L = tokens.size(1);
   if (L > config_.maxLen)
     uce::fail(uce::ErrorKind::InvalidArgument, "",
               "sentence of " + std::to_string(L) + " tokens exceeds the model's " +
                   std::to_string(config_.maxLen) + " positions");
-  auto x = torch::nn::functional::normalize(
-      pe_embedding(tokens), torch::nn::functional::NormalizeFuncOptions().dim(-1));
-  x = encoder->forward(x) * std::sqrt(static_cast<double>(config_.dModel));
+  torch::Tensor x;
+  if (tokenCache_.defined() && !is_training() && tokenCache_.device() == tokens.device()) {
+    x = torch::embedding(tokenCache_, tokens);
+  } else {
+    x = torch::nn::functional::normalize(pe_embedding(tokens), torch::nn::functional::NormalizeFuncOptions().dim(-1));
+    x = encoder->forward(x) * std::sqrt(static_cast<double>(config_.dModel));
+  }
   x = x + pe_.slice(0, 0, L).squeeze(1).unsqueeze(0);  // [1, L, d]
-  // One check per batch: without padding no mask is needed (and fused kernels run faster).
-  const torch::Tensor mask = keyMask.all().item<bool>() ? torch::Tensor() : keyMask;
-  for (const auto& layer : *layers_) x = layer->as<EncoderLayer>()->forward(x, mask);
+  if (computeDtype_ != torch::kFloat) x = x.to(computeDtype_);
   return x;
 }
 
+torch::Tensor UceNetworkImpl::runLayers(torch::Tensor x, const torch::Tensor& keyMask, bool firstOnlyAtEnd) {
+  // One check per batch: without padding no mask is needed (and fused kernels run faster).
+  const torch::Tensor mask = keyMask.all().item<bool>() ? torch::Tensor() : keyMask;
+  const bool checkpoint = checkpointing_ && is_training() && torch::GradMode::is_enabled();
+  const size_t n = layers_->size();
+  for (size_t k = 0; k < n; ++k) {
+    auto* layer = (*layers_)[k]->as<EncoderLayer>();
+    const bool first = firstOnlyAtEnd && k + 1 == n;
+    x = checkpoint ? CheckpointedLayer::apply(x, mask, static_cast<int64_t>(reinterpret_cast<intptr_t>(layer)), first)
+                   : layer->forward(x, mask, first);
+  }
+  return x;
+}
+
+torch::Tensor UceNetworkImpl::encode(const torch::Tensor& tokens, const torch::Tensor& keyMask) {
+  return runLayers(inputs(tokens), keyMask, false);
+}
+
 torch::Tensor UceNetworkImpl::decodeCls(const torch::Tensor& encoded) {
-  return decoder->forward(encoded.select(1, 0));
+  return decoder->forward(encoded.select(1, 0).to(torch::kFloat));
 }
 
 torch::Tensor UceNetworkImpl::embed(const torch::Tensor& tokens, const torch::Tensor& keyMask) {
-  auto out = decodeCls(encode(tokens, keyMask));
+  // The last layer computes the CLS position only: the decoder reads nothing else.
+  auto out = decodeCls(runLayers(inputs(tokens), keyMask, true));
   return torch::nn::functional::normalize(out, torch::nn::functional::NormalizeFuncOptions().dim(1));
+}
+
+void UceNetworkImpl::prepareInference(torch::ScalarType layerDtype) {
+  torch::NoGradGuard noGrad;
+  eval();
+  // Every token's input vector is a fixed function of its row: compute the table once.
+  const auto& table = pe_embedding->weight;
+  const int64_t n = table.size(0), step = 16384;
+  tokenCache_ = torch::empty({n, config_.dModel}, table.options());
+  for (int64_t r = 0; r < n; r += step) {
+    const int64_t m = std::min(step, n - r);
+    auto rows = torch::nn::functional::normalize(table.narrow(0, r, m), torch::nn::functional::NormalizeFuncOptions().dim(-1));
+    tokenCache_.narrow(0, r, m).copy_(encoder->forward(rows) * std::sqrt(static_cast<double>(config_.dModel)));
+  }
+  computeDtype_ = layerDtype;
+  for (auto& layer : *layers_) layer->to(layerDtype);
+}
+
+void UceNetworkImpl::train(bool on) {
+  torch::nn::Module::train(on);
+  if (on) tokenCache_ = torch::Tensor();
 }
 
 torch::Tensor UceNetworkImpl::geneLogits(const torch::Tensor& cellEmb, const torch::Tensor& geneTokens) {
@@ -215,6 +343,7 @@ torch::Tensor UceNetworkImpl::geneLogits(const torch::Tensor& cellEmb, const tor
 void UceNetworkImpl::loadStateDict(const NamedTensors& sd, const std::string& file, bool requireTokens) {
   std::map<std::string, torch::Tensor> given(sd.begin(), sd.end());
   torch::NoGradGuard noGrad;
+  tokenCache_ = torch::Tensor();
   auto assign = [&](const std::string& name, torch::Tensor& dst) {
     auto it = given.find(name);
     if (it == given.end()) {
@@ -240,6 +369,7 @@ NamedTensors UceNetworkImpl::stateDict() {
 }
 
 void UceNetworkImpl::setTokenTable(const torch::Tensor& table) {
+  tokenCache_ = torch::Tensor();
   if (table.dim() != 2 || table.size(1) != config_.tokenDim)
     uce::fail(uce::ErrorKind::Format, "",
               "token table has shape " + shapeOf(table) + " but the model's token_dim is " +

@@ -1,8 +1,6 @@
 #include "uce/model/torch_file.h"
 
 #include <caffe2/serialize/inline_container.h>
-#include <torch/csrc/jit/serialization/export.h>
-#include <torch/csrc/jit/serialization/pickler.h>
 #include <torch/torch.h>
 
 #include <cstring>
@@ -438,41 +436,138 @@ std::vector<std::pair<std::string, int64_t>> loadStrIntPickle(const std::string&
 
 namespace {
 
-// torch.save's zip archive of one pickled value. torch::pickle_save would wrap dicts in
-// torch.jit._pickle.restore_type_tag, which Python's torch.save never writes and restricted
-// unpicklers (ours included) refuse, so the value is pickled without type tags.
-std::string torchSave(const c10::IValue& value) {
-  std::vector<char> pickle;
-  torch::jit::Pickler pickler([&](const char* buf, size_t n) { pickle.insert(pickle.end(), buf, buf + n); },
-                              /*tensor_table=*/nullptr, /*type_renamer=*/nullptr,
-                              /*memoized_class_types=*/nullptr, /*get_tensor_id=*/nullptr,
-                              /*tag_aggregates=*/false);
-  pickler.protocol();
-  pickler.pushIValue(value);
-  pickler.stop();
-  std::string out;
-  {
-    caffe2::serialize::PyTorchStreamWriter writer([&](const void* buf, size_t n) -> size_t {
-      out.append(static_cast<const char*>(buf), n);
-      return n;
-    });
-    torch::jit::writeArchiveAndTensors("data", pickle.data(), pickle.size(), pickler.tensorData(), writer);
-    writer.writeEndOfFile();
+// torch.save's format, written directly: a zip archive (PyTorch's own writer) holding
+// data.pkl, a protocol-2 pickle in which each tensor is
+//   torch._utils._rebuild_tensor_v2(<persistent id ('storage', torch.XStorage, key, 'cpu',
+//   numel)>, offset, size, stride, requires_grad=False, OrderedDict())
+// and data/<key>, the storage's raw little-endian bytes. Only these globals appear, so
+// torch.load(weights_only=True) and restricted unpicklers (ours included) accept the file.
+class TorchPickle {
+ public:
+  void proto() { op('\x80'); op('\x02'); }
+  void stop() { op('.'); }
+  void mark() { op('('); }
+  void tuple() { op('t'); }
+  void emptyTuple() { op(')'); }
+  void emptyDict() { op('}'); }
+  void setItems() { op('u'); }
+  void reduce() { op('R'); }
+  void binPersId() { op('Q'); }
+  void newFalse() { op('\x89'); }
+  void global(const std::string& module, const std::string& name) { op('c'); out_ += module + "\n" + name + "\n"; }
+  void str(const std::string& v) {
+    op('X');
+    u32(static_cast<uint32_t>(v.size()));
+    out_ += v;
   }
+  void integer(int64_t v) {
+    if (v >= 0 && v < 256) {
+      op('K');
+      out_.push_back(static_cast<char>(v));
+    } else if (v >= 0 && v < 65536) {
+      op('M');
+      out_.push_back(static_cast<char>(v & 0xff));
+      out_.push_back(static_cast<char>((v >> 8) & 0xff));
+    } else if (v >= INT32_MIN && v <= INT32_MAX) {
+      op('J');
+      u32(static_cast<uint32_t>(static_cast<int32_t>(v)));
+    } else {  // LONG1: 8 bytes little-endian two's complement
+      op('\x8a');
+      out_.push_back(8);
+      for (int k = 0; k < 8; ++k) out_.push_back(static_cast<char>((static_cast<uint64_t>(v) >> (8 * k)) & 0xff));
+    }
+  }
+  // A tensor (contiguous, CPU) whose storage is record data/<key>.
+  void tensor(const at::Tensor& t, const std::string& key) {
+    global("torch._utils", "_rebuild_tensor_v2");
+    mark();
+    mark();  // persistent id
+    str("storage");
+    global("torch", storageName(t.scalar_type()));
+    str(key);
+    str("cpu");
+    integer(t.numel());
+    tuple();
+    binPersId();
+    integer(0);
+    mark();
+    for (int64_t d : t.sizes()) integer(d);
+    tuple();
+    mark();
+    for (int64_t d : t.strides()) integer(d);
+    tuple();
+    newFalse();
+    global("collections", "OrderedDict");
+    emptyTuple();
+    reduce();
+    tuple();
+    reduce();
+  }
+  const std::string& bytes() const { return out_; }
+
+ private:
+  void op(char c) { out_.push_back(c); }
+  void u32(uint32_t v) {
+    for (int k = 0; k < 4; ++k) out_.push_back(static_cast<char>((v >> (8 * k)) & 0xff));
+  }
+  static std::string storageName(at::ScalarType t) {
+    switch (t) {
+      case at::kFloat: return "FloatStorage";
+      case at::kDouble: return "DoubleStorage";
+      case at::kHalf: return "HalfStorage";
+      case at::kBFloat16: return "BFloat16Storage";
+      case at::kLong: return "LongStorage";
+      case at::kInt: return "IntStorage";
+      case at::kShort: return "ShortStorage";
+      case at::kChar: return "CharStorage";
+      case at::kByte: return "ByteStorage";
+      case at::kBool: return "BoolStorage";
+      default: uce::fail(uce::ErrorKind::InvalidArgument, "", std::string("cannot save tensors of type ") + at::toString(t));
+    }
+  }
+  std::string out_;
+};
+
+std::string torchArchive(const std::string& pickle, const std::vector<at::Tensor>& storages) {
+  std::string out;
+  caffe2::serialize::PyTorchStreamWriter writer([&](const void* buf, size_t n) -> size_t {
+    out.append(static_cast<const char*>(buf), n);
+    return n;
+  });
+  writer.writeRecord("data.pkl", pickle.data(), pickle.size());
+  for (size_t k = 0; k < storages.size(); ++k)
+    writer.writeRecord("data/" + std::to_string(k), storages[k].data_ptr(), storages[k].nbytes());
+  writer.writeEndOfFile();
   return out;
 }
 
 }  // namespace
 
 std::string torchSaveTensorDict(const NamedTensors& tensors) {
-  c10::Dict<std::string, at::Tensor> dict;
-  dict.reserve(tensors.size());
-  for (const auto& kv : tensors) dict.insert(kv.first, kv.second.detach().contiguous().cpu());
-  return torchSave(c10::IValue(dict));
+  std::vector<at::Tensor> storages;
+  TorchPickle p;
+  p.proto();
+  p.emptyDict();
+  if (!tensors.empty()) {
+    p.mark();
+    for (const auto& kv : tensors) {
+      storages.push_back(kv.second.detach().cpu().contiguous());
+      p.str(kv.first);
+      p.tensor(storages.back(), std::to_string(storages.size() - 1));
+    }
+    p.setItems();
+  }
+  p.stop();
+  return torchArchive(p.bytes(), storages);
 }
 
 std::string torchSaveTensor(const at::Tensor& tensor) {
-  return torchSave(c10::IValue(tensor.detach().contiguous().cpu()));
+  std::vector<at::Tensor> storages{tensor.detach().cpu().contiguous()};
+  TorchPickle p;
+  p.proto();
+  p.tensor(storages[0], "0");
+  p.stop();
+  return torchArchive(p.bytes(), storages);
 }
 
 void saveTensorDict(const NamedTensors& tensors, const std::string& path) {

@@ -580,7 +580,11 @@ struct Trainer::Impl {
     fs::remove_all(tmp);
     fs::create_directories(tmp);
     try {
-      saveTensorDict(cpuStateDict(), (tmp / "model.torch").string());
+      // The frozen token table comes from the asset bundle on resume: not stored per checkpoint.
+      NamedTensors sd = cpuStateDict();
+      sd.erase(std::remove_if(sd.begin(), sd.end(), [](const auto& kv) { return kv.first == "pe_embedding.weight"; }),
+               sd.end());
+      saveTensorDict(sd, (tmp / "model.torch").string());
       torch::save(*optimizer, (tmp / "optimizer.pt").string());
       torch::Tensor rngState;
       {
@@ -644,7 +648,9 @@ Trainer::Trainer(const TrainOptions& options) : d_(std::make_unique<Impl>()) {
     if (!torch::cuda::is_available())
       fail(ErrorKind::InvalidArgument, "", "--device cuda asked for, but no CUDA device is available (this build's "
                                            "LibTorch " TORCH_VERSION " may be CPU-only)");
-    d.device = torch::Device(torch::kCUDA);
+    // One GPU per local rank (LOCAL_RANK of torchrun / SLURM_LOCALID, or --nproc's ranks).
+    const int n = static_cast<int>(torch::cuda::device_count());
+    d.device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(std::max(0, o.localRank) % std::max(1, n)));
   } else if (o.device != "cpu") {
     fail(ErrorKind::InvalidArgument, "", "--device must be cpu or cuda");
   } else {
@@ -724,6 +730,7 @@ Trainer::Trainer(const TrainOptions& options) : d_(std::make_unique<Impl>()) {
       if (t >= c.nTokens) fail(ErrorKind::Format, o.assetsDir, "gene token outside the token table");
   d.net->to(d.device);
   d.net->train(o.dropout);
+  d.net->setActivationCheckpointing(o.activationCheckpointing);
   for (auto& p : d.net->parameters())
     if (p.requires_grad()) d.params.push_back(p);
   if (d.world > 1) d.opt.dist->broadcast(d.params);  // every rank starts from rank 0's weights

@@ -62,6 +62,72 @@ class TestNetworkParity : public QObject {
     // Separately given token table replaces pe_embedding.
     net->setTokenTable(loadTensor(tmp.filePath("all_tokens.torch").toStdString()));
     QVERIFY((net->embed(tokens, keep) - ours).abs().max().item<double>() < 1e-6);
+    // The embedder's inference set-up (token inputs computed once per token) gives the same.
+    net->prepareInference();
+    const double err3 = (net->embed(tokens, keep) - get(c, "expected")).abs().max().item<double>();
+    QVERIFY2(err3 < 1e-5, qPrintable(QString("with the token cache: max abs error %1").arg(err3)));
+    // The last layer computes the CLS position only; the full-position encoder agrees.
+    at::Tensor viaEncode = torch::nn::functional::normalize(net->decodeCls(net->encode(tokens, keep)),
+                                                            torch::nn::functional::NormalizeFuncOptions().dim(1));
+    QVERIFY((viaEncode - ours).abs().max().item<double>() < 1e-5);
+  }
+
+  // Activation checkpointing changes memory, not results: with dropout on, the same seed gives
+  // the same loss and the same gradients with and without it (the recomputation replays the
+  // forward's dropout masks).
+  void activationCheckpointingGivesTheSameGradients() {
+    UceConfig cfg;
+    cfg.nTokens = 50;
+    cfg.tokenDim = 24;
+    cfg.dModel = 32;
+    cfg.nHead = 4;
+    cfg.dHid = 64;
+    cfg.outputDim = 16;
+    cfg.decoderHidden = 32;
+    cfg.nLayers = 3;
+    cfg.maxLen = 64;
+    cfg.geneHeadDim = 32;
+    torch::manual_seed(5);
+    UceNetwork net(cfg);
+    net->train(true);
+    at::Tensor tokens = torch::randint(4, 50, {3, 20}, torch::kLong);
+    at::Tensor keep = torch::ones({3, 20}, torch::kBool);
+    keep.index_put_({1, torch::indexing::Slice(15, torch::indexing::None)}, false);
+    at::Tensor genes = torch::randint(4, 50, {3, 6}, torch::kLong);
+    at::Tensor labels = (torch::rand({3, 6}) > 0.5).to(torch::kFloat);
+    auto run = [&](bool checkpointing) {
+      net->setActivationCheckpointing(checkpointing);
+      net->zero_grad();
+      torch::manual_seed(11);
+      auto loss = torch::binary_cross_entropy_with_logits(net->geneLogits(net->embed(tokens, keep), genes), labels);
+      loss.backward();
+      std::vector<at::Tensor> g{loss.detach().clone()};
+      for (auto& p : net->parameters())
+        if (p.requires_grad()) g.push_back(p.grad().defined() ? p.grad().clone() : torch::zeros_like(p));
+      return g;
+    };
+    auto plain = run(false), ckpt = run(true);
+    QCOMPARE(plain.size(), ckpt.size());
+    double worst = 0, largest = 0;
+    for (size_t i = 0; i < plain.size(); ++i) {
+      worst = std::max(worst, (plain[i] - ckpt[i]).abs().max().item<double>());
+      largest = std::max(largest, plain[i].abs().max().item<double>());
+    }
+    QVERIFY2(largest > 1e-4, "no gradient reached the parameters");
+    QVERIFY2(worst < 1e-6, qPrintable(QString("max difference %1").arg(worst)));
+    // A different dropout draw does change the gradients (the comparison above can fail).
+    net->setActivationCheckpointing(false);
+    net->zero_grad();
+    torch::manual_seed(12);
+    torch::binary_cross_entropy_with_logits(net->geneLogits(net->embed(tokens, keep), genes), labels).backward();
+    double moved = 0;
+    size_t k = 1;
+    for (auto& p : net->parameters())
+      if (p.requires_grad()) {
+        if (p.grad().defined()) moved = std::max(moved, (p.grad() - plain[k]).abs().max().item<double>());
+        ++k;
+      }
+    QVERIFY(moved > 1e-5);
   }
 
   void mismatchedStateDictNamesKeyAndShape() {

@@ -22,7 +22,7 @@ struct EmbedOptions {
   int64_t nHead = 0;             // 0 = manifest's value or 20 (the released models)
   int batchSize = 32;            // cells per forward pass
   std::string device = "auto";   // cpu | cuda | auto
-  std::string precision = "fp32";  // fp32 | bf16 (CUDA only)
+  std::string precision = "fp32";  // fp32 | bf16 | bf16-autocast (CUDA only; see embedder.cpp)
   uint64_t seed = 0;             // sentence sampling; a cell's sentence depends on (seed, row)
   std::string geneColumn;        // var column with gene symbols; "" = var_names
   std::string countsKey;         // "" = guess (layers/counts, raw/X, X)

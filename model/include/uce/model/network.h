@@ -56,6 +56,17 @@ class UceNetworkImpl : public torch::nn::Module {
   void setTokenTable(const torch::Tensor& table);
   const UceConfig& config() const { return config_; }
 
+  // Inference set-up, after the weights and the device are final: puts the module in eval
+  // mode, computes every token's input vector once (the encoder is position-wise), and runs
+  // the transformer layers in layerDtype (kBFloat16 on CUDA for speed; the decoder stays
+  // fp32). train(true) drops the cache.
+  void prepareInference(torch::ScalarType layerDtype = torch::kFloat);
+  void train(bool on = true) override;
+  // Activation checkpointing in training: layer activations are recomputed in the backward
+  // pass instead of kept (memory for depth: needed for 33 layers at useful batch sizes).
+  void setActivationCheckpointing(bool on) { checkpointing_ = on; }
+  bool activationCheckpointing() const { return checkpointing_; }
+
   torch::nn::Embedding pe_embedding{nullptr};
   torch::nn::Sequential encoder{nullptr};
   torch::nn::Sequential decoder{nullptr};
@@ -66,6 +77,12 @@ class UceNetworkImpl : public torch::nn::Module {
   UceConfig config_;
   torch::Tensor pe_;  // [maxLen, 1, d_model] sinusoidal, registered as pos_encoder.pe
   torch::nn::ModuleList layers_{nullptr};
+  torch::Tensor tokenCache_;  // [nTokens, d_model] encoder output per token (inference only)
+  torch::ScalarType computeDtype_ = torch::kFloat;
+  bool checkpointing_ = false;
+
+  torch::Tensor inputs(const torch::Tensor& tokens);  // [B, L, d] layer-0 input
+  torch::Tensor runLayers(torch::Tensor x, const torch::Tensor& keyMask, bool firstOnlyAtEnd);
 };
 TORCH_MODULE(UceNetwork);
 

@@ -116,6 +116,8 @@ struct TrainOptions {
   int64_t validateEvery = 100;   // steps between validation loss / AUROC
   uint64_t seed = 0;
   std::string device = "cpu";    // cpu | cuda (bf16 autocast on CUDA)
+  int localRank = 0;             // CUDA: this process trains on GPU localRank % device count
+  bool activationCheckpointing = false;  // recompute layer activations in backward (memory)
   int threads = 0;               // tokenizer + CPU math threads; 0 = hardware concurrency
   bool resume = false;           // continue from the newest checkpoint in outDir/checkpoints
   const std::atomic<bool>* stop = nullptr;  // set (e.g. by SIGINT): checkpoint, then return

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Everything this project measures on a GPU, in one device call: builds `uce` against the
+# machine's PyTorch LibTorch (CUDA), then runs bench/gpu_embed.sh and bench/gpu_train.sh.
+# Logs go to $OUT (the device tool's output folder) when set.
+# usage (device machine, repository root): bash bench/gpu_all.sh
+set -uo pipefail
+PY=${PY:-python3}
+BUILD=${BUILD:-build-gpu}
+LOG=${OUT:-/tmp}
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+$PY -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)'
+t0=$(date +%s)
+TORCH_PREFIX=$($PY -c 'import torch;print(torch.utils.cmake_prefix_path)')
+cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DUCE_BUILD_GUI=OFF -DUCE_BUILD_TESTS=OFF \
+  -DUCE_BUILD_FUZZERS=OFF -DUCE_BUILD_DEMO=OFF -DUCE_BUILD_BENCH=ON -DUCE_WERROR=OFF \
+  -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" >"$LOG/cmake.log" 2>&1 || { tail -40 "$LOG/cmake.log"; exit 1; }
+cmake --build "$BUILD" --target uce bench_cosine >"$LOG/build.log" 2>&1 || { grep -E "error|Error" -A3 "$LOG/build.log" | head -80; exit 1; }
+grep -c "warning:" "$LOG/build.log" | sed 's/^/build warnings: /'
+echo "build: $(( $(date +%s) - t0 )) s"
+"$BUILD"/app/uce --version
+# CUDA (fused attention of LibTorch >= 2) against the CPU, fp32, on a small model.
+W=/tmp/uce-gpu-parity; mkdir -p $W
+"$BUILD"/app/uce synth --out $W/d --cells 400 --genes 3000 --token-dim 128 --single-dataset --seed 5 --quiet >/dev/null
+"$BUILD"/app/uce init-model --assets $W/d/assets --out $W/m.torch --layers 3 --d-model 256 --nhead 8 --d-hid 512 --seed 2 >/dev/null
+for dev in cpu cuda; do
+  "$BUILD"/app/uce embed --adata $W/d/human_kidney.h5ad --out $W/$dev.h5ad --assets $W/d/assets --model $W/m.torch \
+    --species human --nhead 8 --device $dev --batch-size 32 --quiet >/dev/null || echo "parity embed on $dev FAILED"
+done
+"$BUILD"/bench/bench_cosine $W/cpu.h5ad $W/cuda.h5ad X_uce | sed 's/^/cuda fp32 vs cpu fp32: /'
+BUILD=$BUILD PY=$PY SMALL33=600 BIG33=3000 BIG4=20000 bash bench/gpu_embed.sh 2>&1 | tee "$LOG/embed.log"
+BUILD=$BUILD PY=$PY CELLS=4000 STEPS=12 bash bench/gpu_train.sh 2>&1 | tee "$LOG/train.log"
+echo "total: $(( $(date +%s) - t0 )) s"
