@@ -19,6 +19,7 @@ grep -c "warning:" "$LOG/build.log" | sed 's/^/build warnings: /'
 echo "build: $(( $(date +%s) - t0 )) s"
 "$BUILD"/app/uce --version
 # CUDA (fused attention of LibTorch >= 2) against the CPU, fp32, on a small model.
+if [ -z "${SKIP_PARITY:-}" ]; then
 W=/tmp/uce-gpu-parity; mkdir -p $W
 "$BUILD"/app/uce synth --out $W/d --cells 400 --genes 3000 --token-dim 128 --single-dataset --seed 5 --quiet >/dev/null
 "$BUILD"/app/uce init-model --assets $W/d/assets --out $W/m.torch --layers 3 --d-model 256 --nhead 8 --d-hid 512 --seed 2 >/dev/null
@@ -27,6 +28,7 @@ for dev in cpu cuda; do
     --species human --nhead 8 --device $dev --batch-size 32 --quiet >/dev/null || echo "parity embed on $dev FAILED"
 done
 "$BUILD"/bench/bench_cosine $W/cpu.h5ad $W/cuda.h5ad X_uce | sed 's/^/cuda fp32 vs cpu fp32: /'
-BUILD=$BUILD PY=$PY SMALL33=600 BIG33=3000 BIG4=20000 bash bench/gpu_embed.sh 2>&1 | tee "$LOG/embed.log"
-BUILD=$BUILD PY=$PY CELLS=4000 STEPS=12 bash bench/gpu_train.sh 2>&1 | tee "$LOG/train.log"
+fi
+RUNS=${EMBED_RUNS:-all} BUILD=$BUILD PY=$PY SMALL33=600 BIG33=3000 BIG4=20000 bash bench/gpu_embed.sh 2>&1 | tee "$LOG/embed.log"
+RUNS=${TRAIN_RUNS:-all} BUILD=$BUILD PY=$PY CELLS=4000 STEPS=12 bash bench/gpu_train.sh 2>&1 | tee "$LOG/train.log"
 echo "total: $(( $(date +%s) - t0 )) s"

@@ -24,6 +24,8 @@ BUILD=${BUILD:-build-gpu}
 PY=${PY:-python3}
 UCE=$BUILD/app/uce
 THREADS=$(nproc)
+RUNS=${RUNS:-all}   # or a subset of: l4_fp32 l4_bf16 l4_bf16ac l4_bf16_big l4_bf16ac_big ref4 l33_fp32 ... ref33
+want() { [[ " $RUNS " == *" all "* || " $RUNS " == *" $1 "* ]]; }
 mkdir -p "$W"
 synth() {  # dir cells seed [--no-assets]
   [ -d "$W/$1" ] || $UCE synth --out "$W/$1" --cells "$2" --genes 20000 --token-dim "$TOKDIM" --single-dataset \
@@ -42,6 +44,7 @@ for L in 4 33; do
 done
 echo "[data and models: $(( $(date +%s) - t0 )) s]"
 run() {  # label model data precision batch
+  want "$1" || return 0
   local out="$W/out_$1.h5ad"
   rm -f "$out" "$out".uce-resume*
   if ! $UCE embed --adata "$3" --out "$out" --assets "$ASSETS" --model "$2" --species human --nhead "$NHEAD" \
@@ -50,7 +53,7 @@ run() {  # label model data precision batch
   fi
   echo "ours $1 (batch $5): $(grep -E 'embedding pass|end to end' "$W/$1.log" | sed 's/wrote .* in/whole command/' | tr '\n' ' ')"
 }
-cosine() { "$BUILD"/bench/bench_cosine "$W/out_$1.h5ad" "$W/out_$2.h5ad" X_uce | sed "s/^/$2 vs $1: /"; }
+cosine() { [ -f "$W/out_$1.h5ad" ] && [ -f "$W/out_$2.h5ad" ] || return 0; "$BUILD"/bench/bench_cosine "$W/out_$1.h5ad" "$W/out_$2.h5ad" X_uce | sed "s/^/$2 vs $1: /"; }
 echo "== 4 layers"
 run l4_fp32 "$W/m4.torch" "$S4" fp32 64
 run l4_bf16 "$W/m4.torch" "$S4" bf16 256
@@ -59,7 +62,7 @@ cosine l4_fp32 l4_bf16
 cosine l4_fp32 l4_bf16ac
 run l4_bf16_big "$W/m4.torch" "$B4" bf16 256
 run l4_bf16ac_big "$W/m4.torch" "$B4" bf16-autocast 256
-$PY bench/gpu_reference.py "$W/m4.torch" "$NHEAD" "${REF_B4:-100}" 256 "$((SMALL4 / 2))" "$DEVICE"
+want ref4 && $PY bench/gpu_reference.py "$W/m4.torch" "$NHEAD" "${REF_B4:-100}" 256 "$((SMALL4 / 2))" "$DEVICE"
 echo "== 33 layers"
 run l33_fp32 "$W/m33.torch" "$S33" fp32 16
 run l33_bf16 "$W/m33.torch" "$S33" bf16 64
@@ -67,4 +70,4 @@ run l33_bf16ac "$W/m33.torch" "$S33" bf16-autocast 64
 cosine l33_fp32 l33_bf16
 cosine l33_fp32 l33_bf16ac
 run l33_bf16_big "$W/m33.torch" "$B33" bf16 128
-$PY bench/gpu_reference.py "$W/m33.torch" "$NHEAD" "${REF_B33:-25}" 64 "$((SMALL33 / 2))" "$DEVICE"
+want ref33 && $PY bench/gpu_reference.py "$W/m33.torch" "$NHEAD" "${REF_B33:-25}" 64 "$((SMALL33 / 2))" "$DEVICE"

@@ -43,6 +43,8 @@ train() {  # label layers batch extra-flags...
   echo "[$label: batch $batch $*; $(( $(date +%s) - t0 )) s incl. start-up]"
   $PY bench/gpu_train_mfu.py "$W/$label/metrics.jsonl" "$layers" "$DMODEL" $((4 * DMODEL)) "$TOKDIM" "$DMODEL" 64 "$PEAK"
 }
-train l4 4 "$B4"
-train l33 33 "$B33"
-train l33_ckpt 33 "$B33CK" --activation-checkpointing
+RUNS=${RUNS:-all}
+want() { [[ " $RUNS " == *" all "* || " $RUNS " == *" $1 "* ]]; }
+want l4 && train l4 4 "$B4"
+want l33 && train l33 33 "$B33"
+want l33_ckpt && train l33_ckpt 33 "$B33CK" --activation-checkpointing

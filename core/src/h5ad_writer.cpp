@@ -587,7 +587,9 @@ template <class F>
 void abandonTemp(hid_t& file, const std::string& tmp, const std::string& target,
                  F&& releaseObjects) noexcept {
   h5::QuietErrors quiet;
-  if (file >= 0 && freeBytes(target) < kSpaceReserve) ::truncate(tmp.c_str(), 0);
+  if (file >= 0 && freeBytes(target) < kSpaceReserve && ::truncate(tmp.c_str(), 0) != 0) {
+    // Best effort only: the file is removed below either way.
+  }
   releaseObjects();
   hid_t id = std::exchange(file, H5I_INVALID_HID);
   if (id >= 0) H5Fclose(id);

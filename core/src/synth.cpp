@@ -122,7 +122,7 @@ double expectedZeroFraction(const World& w, double sigma) {
   for (size_t t = 0; t < cellTypeDefs().size(); ++t) {
     double mx = -1e300;
     for (size_t g = 0; g < n; ++g) {
-      lp[g] = w.logMean(human.concept[g], t, sigma);
+      lp[g] = w.logMean(human.geneConcept[g], t, sigma);
       mx = std::max(mx, lp[g]);
     }
     double sum = 0;
@@ -371,7 +371,7 @@ std::unique_ptr<World> buildWorld(SynthOptions opt) {
     human.symbols.push_back(csv[i].symbol);
     human.chrom.push_back(csv[i].chrom);
     human.start.push_back(csv[i].start);
-    human.concept.push_back(static_cast<int32_t>(humanCsvRow.size()));
+    human.geneConcept.push_back(static_cast<int32_t>(humanCsvRow.size()));
     humanCsvRow.push_back(i);
   }
   const int32_t nHuman = static_cast<int32_t>(human.symbols.size());
@@ -458,7 +458,7 @@ std::unique_ptr<World> buildWorld(SynthOptions opt) {
     auto [chr, pos] = mousePosition(human.chrom[static_cast<size_t>(g)], human.start[static_cast<size_t>(g)]);
     mouse.chrom.push_back(chr);
     mouse.start.push_back(pos);
-    mouse.concept.push_back(g);
+    mouse.geneConcept.push_back(g);
   }
   static const char* rikPrefixes[] = {"1700", "4930", "2310", "9130", "A430", "D630", "4933", "1110"};
   for (int32_t k = 0; k < nMouseOnly; ++k) {
@@ -477,7 +477,7 @@ std::unique_ptr<World> buildWorld(SynthOptions opt) {
     mouse.symbols.push_back(sym);
     mouse.chrom.push_back(std::to_string(1 + mouseRng.below(19)));
     mouse.start.push_back(3'000'000 + static_cast<int64_t>(mouseRng.below(150'000'000)));
-    mouse.concept.push_back(nHuman + k);
+    mouse.geneConcept.push_back(nHuman + k);
   }
 
   // --- Per-gene divergence and dispersion; var orders.
@@ -485,7 +485,7 @@ std::unique_ptr<World> buildWorld(SynthOptions opt) {
     Rng r(deriveSeed(o.seed, hashString(sp->name + "/genes")));
     const bool isMouse = sp == &mouse;
     for (size_t g = 0; g < sp->symbols.size(); ++g) {
-      const size_t c = static_cast<size_t>(sp->concept[g]);
+      const size_t c = static_cast<size_t>(sp->geneConcept[g]);
       const double sd = !isMouse ? 0.0 : (notRandom[c] ? 0.1 : 0.3);
       sp->divergence.push_back(sd * r.normal());
       sp->theta.push_back(std::clamp(std::exp(std::log(4.0) + 0.5 * r.normal()), 1.0, 50.0));
@@ -540,7 +540,7 @@ std::unique_ptr<World> buildWorld(SynthOptions opt) {
     for (size_t g = 0; g < sp.symbols.size(); ++g) {
       s.tokens.push_back(upper(sp.symbols[g]));
       float* v = &s.embeddings[g * D];
-      const size_t c = static_cast<size_t>(sp.concept[g]);
+      const size_t c = static_cast<size_t>(sp.geneConcept[g]);
       if (sp.name == "human") {
         for (size_t d = 0; d < D; ++d) v[d] = static_cast<float>(embRng.normal());
       } else if (c < static_cast<size_t>(nHuman)) {

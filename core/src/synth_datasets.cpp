@@ -71,7 +71,7 @@ std::vector<double> typeShares(const World& w, const SpeciesGenes& sp, int t, bo
   }
   double mx = -1e300;
   for (size_t g = 0; g < n; ++g) {
-    const int32_t c = sp.concept[g];
+    const int32_t c = sp.geneConcept[g];
     lp[g] = w.logMean(c, static_cast<size_t>(t), w.sigma) + sp.divergence[g] + (diseased ? diseaseFold[static_cast<size_t>(c)] : 0.0);
     mx = std::max(mx, lp[g]);
   }
@@ -393,7 +393,7 @@ SynthDatasetInfo writeOne(const World& w, const DatasetModel& m, const std::stri
   for (int32_t g : sp.varOrder) {
     var.index.push_back(sp.symbols[static_cast<size_t>(g)]);
     char buf[32];
-    std::snprintf(buf, sizeof buf, "%011d", 100000 + 7 * sp.concept[static_cast<size_t>(g)]);
+    std::snprintf(buf, sizeof buf, "%011d", 100000 + 7 * sp.geneConcept[static_cast<size_t>(g)]);
     ids.push_back(sp.idPrefix + buf);
   }
   var.columns.push_back(Column::makeStrings("gene_ids", std::move(ids)));

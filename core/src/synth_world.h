@@ -41,7 +41,7 @@ struct SpeciesGenes {
   std::string fileStem;              // "Homo_sapiens.GRCh38"
   std::string idPrefix;              // "ENSG", "ENSMUSG"
   std::vector<std::string> symbols;  // token order, as the species writes them
-  std::vector<int32_t> concept;      // gene -> concept
+  std::vector<int32_t> geneConcept;  // gene -> concept
   std::vector<std::string> chrom;
   std::vector<int64_t> start;
   std::vector<double> divergence;    // log-mean shift against the concept (natural log)

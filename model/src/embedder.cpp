@@ -414,6 +414,7 @@ EmbedReport embedDataset(const EmbedOptions& opt, const ProgressFn& progress) {
       order.swap(regrouped);
     }
     torch::NoGradGuard noGrad;
+    std::vector<std::pair<torch::Tensor, size_t>> results;  // [B, dim] on the device, first index in `order`
     for (const auto& [b0, b1] : batches) {
       const int64_t B = static_cast<int64_t>(b1 - b0);
       int64_t L = 0;
@@ -432,7 +433,11 @@ EmbedReport embedDataset(const EmbedOptions& opt, const ProgressFn& progress) {
           maskP[r * L + q] = q < len;
         }
       }
-      auto tokD = tok.to(device, /*non_blocking=*/true), maskD = mask.to(device, /*non_blocking=*/true);
+      bool padded = false;
+      for (size_t k = b0; k < b1; ++k) padded = padded || p.lengths[static_cast<size_t>(order[k])] != L;
+      auto tokD = tok.to(device, /*non_blocking=*/true);
+      // No padding in the batch: no mask at all (no device-to-host check of it either).
+      auto maskD = padded ? mask.to(device, /*non_blocking=*/true) : torch::Tensor();
       torch::Tensor emb;
       if (autocast) {
         // Weights stay fp32; matmuls run in bf16 under autocast, the output is fp32.
@@ -443,11 +448,15 @@ EmbedReport embedDataset(const EmbedOptions& opt, const ProgressFn& progress) {
       } else {
         emb = net->embed(tokD, maskD);
       }
-      emb = emb.to(torch::kCPU).contiguous();
-      const float* e = emb.data_ptr<float>();
-      for (int64_t r = 0; r < B; ++r)
-        std::copy(e + r * dim, e + (r + 1) * dim, out.data() + order[b0 + static_cast<size_t>(r)] * dim);
+      // Collected on the device: the host queues the chunk's batches without waiting.
+      results.emplace_back(emb, b0);
       rep.cellsEmbedded += B;
+    }
+    for (auto& [emb, b0] : results) {
+      const torch::Tensor e = emb.to(torch::kCPU).contiguous();
+      const float* ep = e.data_ptr<float>();
+      for (int64_t r = 0; r < e.size(0); ++r)
+        std::copy(ep + r * dim, ep + (r + 1) * dim, out.data() + order[b0 + static_cast<size_t>(r)] * dim);
     }
   };
 

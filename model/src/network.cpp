@@ -108,9 +108,11 @@ TORCH_MODULE(EncoderLayer);
 // backward runs the layer again (same dropout masks: the RNG state is saved and restored, and
 // autocast is re-entered as it was) and back-propagates through it.
 struct CheckpointedLayer : torch::autograd::Function<CheckpointedLayer> {
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, torch::Tensor keyMask,
+  // The mask goes by address (an undefined tensor may not be a Function input in LibTorch 2).
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, int64_t maskAddress,
                                int64_t layerAddress, bool firstOnly) {
     auto* layer = reinterpret_cast<EncoderLayerImpl*>(static_cast<intptr_t>(layerAddress));
+    const torch::Tensor& keyMask = *reinterpret_cast<const torch::Tensor*>(static_cast<intptr_t>(maskAddress));
     ctx->saved_data["layer"] = layerAddress;
     ctx->saved_data["first"] = firstOnly;
     ctx->saved_data["autocast"] = cudaAutocastEnabled();
@@ -282,14 +284,16 @@ torch::Tensor UceNetworkImpl::inputs(const torch::Tensor& tokens) {
 }
 
 torch::Tensor UceNetworkImpl::runLayers(torch::Tensor x, const torch::Tensor& keyMask, bool firstOnlyAtEnd) {
-  // One check per batch: without padding no mask is needed (and fused kernels run faster).
-  const torch::Tensor mask = keyMask.all().item<bool>() ? torch::Tensor() : keyMask;
+  // Without padding no mask is needed (and fused kernels run faster). An undefined keyMask
+  // means the caller knows there is none; else one check per batch.
+  const torch::Tensor mask = !keyMask.defined() || keyMask.all().item<bool>() ? torch::Tensor() : keyMask;
   const bool checkpoint = checkpointing_ && is_training() && torch::GradMode::is_enabled();
   const size_t n = layers_->size();
   for (size_t k = 0; k < n; ++k) {
     auto* layer = (*layers_)[k]->as<EncoderLayer>();
     const bool first = firstOnlyAtEnd && k + 1 == n;
-    x = checkpoint ? CheckpointedLayer::apply(x, mask, static_cast<int64_t>(reinterpret_cast<intptr_t>(layer)), first)
+    x = checkpoint ? CheckpointedLayer::apply(x, static_cast<int64_t>(reinterpret_cast<intptr_t>(&mask)),
+                                              static_cast<int64_t>(reinterpret_cast<intptr_t>(layer)), first)
                    : layer->forward(x, mask, first);
   }
   return x;
@@ -323,6 +327,7 @@ void UceNetworkImpl::prepareInference(torch::ScalarType layerDtype) {
   }
   computeDtype_ = layerDtype;
   for (auto& layer : *layers_) layer->to(layerDtype);
+  if (layerDtype != torch::kFloat) tokenCache_ = tokenCache_.to(layerDtype);  // half the gather traffic
 }
 
 void UceNetworkImpl::train(bool on) {

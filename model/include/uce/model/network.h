@@ -36,7 +36,7 @@ class UceNetworkImpl : public torch::nn::Module {
   explicit UceNetworkImpl(const UceConfig& config);
 
   // Cell embeddings, L2-normalised: tokens [B, L] int64, keyMask [B, L] bool (true = real
-  // token). Returns [B, outputDim] float32. Padded keys are excluded from attention, so a
+  // token; an undefined tensor = no padding in the batch). Returns [B, outputDim] float32. Padded keys are excluded from attention, so a
   // cell's embedding does not depend on the other cells in its batch.
   torch::Tensor embed(const torch::Tensor& tokens, const torch::Tensor& keyMask);
   // Transformer output for every position: [B, L, d_model].
