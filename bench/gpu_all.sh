@@ -12,7 +12,7 @@ $PY -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cu
 t0=$(date +%s)
 TORCH_PREFIX=$($PY -c 'import torch;print(torch.utils.cmake_prefix_path)')
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DUCE_BUILD_GUI=OFF -DUCE_BUILD_TESTS=OFF \
-  -DUCE_BUILD_FUZZERS=OFF -DUCE_BUILD_DEMO=OFF -DUCE_BUILD_BENCH=ON -DUCE_WERROR=OFF \
+  -DUCE_BUILD_FUZZERS=OFF -DUCE_BUILD_DEMO=OFF -DUCE_BUILD_ANALYSIS=OFF -DUCE_BUILD_BENCH=ON -DUCE_WERROR=OFF \
   -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" >"$LOG/cmake.log" 2>&1 || { tail -40 "$LOG/cmake.log"; exit 1; }
 cmake --build "$BUILD" --target uce bench_cosine >"$LOG/build.log" 2>&1 || { grep -E "error|Error" -A3 "$LOG/build.log" | head -80; exit 1; }
 grep -c "warning:" "$LOG/build.log" | sed 's/^/build warnings: /'

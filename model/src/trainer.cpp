@@ -89,6 +89,7 @@ struct CorpusFile {
   int64_t cells = 0;
   GeneTable table;
   SentenceOptions sentence;
+  std::vector<float> detection;  // per column: share of the file's cells expressing the gene
 };
 
 // One cell handed to the tokenizer: its counts and its RNG stream.
@@ -256,15 +257,18 @@ struct Trainer::Impl {
         f.table.chrom[static_cast<size_t>(c)] = cp->second.first;
         f.table.start[static_cast<size_t>(c)] = cp->second.second;
       }
-      if (opt.minCellsPerGene > 0) {  // genes seen in too few cells of this file are ignored
+      if (opt.minCellsPerGene > 0 || opt.negatives == "frequency") {
         std::vector<int64_t> seen(static_cast<size_t>(mi.cols), 0);
         RowStream rs(*f.ds, f.countsKey, 4096);
         CsrBlock b;
         while (rs.next(b))
           for (size_t k = 0; k < b.indices.size(); ++k)
             if (b.values[k] > 0) ++seen[static_cast<size_t>(b.indices[k])];
-        for (size_t c = 0; c < seen.size(); ++c)
+        for (size_t c = 0; c < seen.size(); ++c)  // genes seen in too few cells of this file are ignored
           if (seen[c] < opt.minCellsPerGene) f.table.token[c] = -1;
+        f.detection.resize(seen.size());
+        for (size_t c = 0; c < seen.size(); ++c)
+          f.detection[c] = static_cast<float>(static_cast<double>(seen[c]) / static_cast<double>(std::max<int64_t>(1, mi.rows)));
       }
       f.table.finalize();
       if (f.table.matched() < 2)
@@ -368,7 +372,7 @@ struct Trainer::Impl {
             const CellCounts& c = cells[i];
             auto& b = mine[static_cast<size_t>(c.file)];
             const CorpusFile& f = files[static_cast<size_t>(c.file)];
-            if (!b) b = std::make_unique<TrainingSampleBuilder>(f.table, f.sentence, sampleOpt);
+            if (!b) b = std::make_unique<TrainingSampleBuilder>(f.table, f.sentence, sampleOpt, &f.detection);
             ok[i] = b->build(c.cols.data(), c.vals.data(), static_cast<int64_t>(c.cols.size()), c.stream, out[i]);
           }
         } catch (...) {
@@ -512,7 +516,18 @@ struct Trainer::Impl {
       c.vals = b.values;
       cells.push_back(std::move(c));
     }
+    // Validation scores the objective of UCE_SPEC 5 as written (uniform negatives) whatever
+    // negatives training uses, so its AUROC compares across runs.
+    const std::string negatives = sampleOpt.negatives;
+    auto dropBuilders = [&] {
+      for (auto& perThread : builders)
+        for (auto& b : perThread) b.reset();
+    };
+    sampleOpt.negatives = "uniform";
+    dropBuilders();
     valSamples = tokenize(cells);
+    sampleOpt.negatives = negatives;
+    dropBuilders();
   }
 
   Validation validate() {
@@ -546,6 +561,7 @@ struct Trainer::Impl {
       << "\nsample_size " << opt.sampleSize << "\npad_length " << opt.padLength << "\nn_loss " << opt.nLoss
       << "\nmask_ratio " << opt.maskRatio << "\nblock_rows " << opt.blockRows << "\nshuffle_blocks "
       << opt.shuffleBlocks << "\nval_fraction " << opt.valFraction << "\nfiles " << files.size() << "\n";
+    if (opt.negatives != "uniform") o << "negatives " << opt.negatives << "\n";
     if (world > 1) o << "world_size " << world << "\n";
     return o.str();
   }
@@ -644,6 +660,9 @@ Trainer::Trainer(const TrainOptions& options) : d_(std::make_unique<Impl>()) {
   d.threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   d.sampleOpt.maskRatio = o.maskRatio;
   d.sampleOpt.nLoss = o.nLoss;
+  d.sampleOpt.negatives = o.negatives;
+  if (o.negatives != "uniform" && o.negatives != "frequency")
+    fail(ErrorKind::InvalidArgument, "", "--negatives must be uniform or frequency");
   if (o.device == "cuda") {
     if (!torch::cuda::is_available())
       fail(ErrorKind::InvalidArgument, "", "--device cuda asked for, but no CUDA device is available (this build's "

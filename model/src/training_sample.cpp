@@ -1,6 +1,7 @@
 // One cell's training sample (UCE_SPEC section 5): mask, sentence from the rest, loss genes.
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 
 #include "uce/model/trainer.h"
 
@@ -21,9 +22,17 @@ uint64_t sampleStream(uint64_t epoch, uint64_t file, uint64_t row) {
 }
 
 TrainingSampleBuilder::TrainingSampleBuilder(const GeneTable& genes, const SentenceOptions& sentence,
-                                             const SampleOptions& sample)
-    : genes_(genes), sentenceOpt_(sentence), opt_(sample), sentence_(genes, sentence),
-      expressed_(genes.token.size(), 0) {}
+                                             const SampleOptions& sample, const std::vector<float>* detection)
+    : genes_(genes), detection_(detection), sentenceOpt_(sentence), opt_(sample), sentence_(genes, sentence),
+      expressed_(genes.token.size(), 0) {
+  if (opt_.negatives != "uniform" && opt_.negatives != "frequency")
+    throw std::invalid_argument("negatives must be uniform or frequency");
+  if (opt_.negatives == "frequency") {
+    if (!detection_ || detection_->size() != genes.token.size())
+      throw std::invalid_argument("frequency negatives need the per-gene detection rates");
+    for (int32_t c : genes_.byRank) maxDetection_ = std::max(maxDetection_, (*detection_)[static_cast<size_t>(c)]);
+  }
+}
 
 bool TrainingSampleBuilder::build(const int32_t* cols, const float* vals, int64_t n, uint64_t stream,
                                   TrainingSample& out) {
@@ -82,7 +91,23 @@ bool TrainingSampleBuilder::build(const int32_t* cols, const float* vals, int64_
   out.labels.assign(static_cast<size_t>(nPos), 1.f);
   const int64_t matched = genes_.matched();
   const int64_t unexpressed = matched - e;
-  if (unexpressed >= 4 * static_cast<int64_t>(nNeg)) {
+  if (opt_.negatives == "frequency" && unexpressed >= 4 * static_cast<int64_t>(nNeg) && maxDetection_ > 0) {
+    // Rejection draws: a uniform matched gene, kept with probability detection / max detection
+    // when the cell does not express it. Bounded: after many misses the rest are uniform.
+    const size_t first = out.lossColumns.size();
+    int64_t tries = 0;
+    const int64_t maxTries = 20000 * static_cast<int64_t>(nNeg);
+    while (static_cast<int64_t>(out.lossColumns.size() - first) < nNeg) {
+      const int32_t c = genes_.byRank[rng.below(static_cast<uint64_t>(matched))];
+      if (expressed_[static_cast<size_t>(c)]) continue;
+      if (std::find(out.lossColumns.begin() + static_cast<std::ptrdiff_t>(first), out.lossColumns.end(), c) !=
+          out.lossColumns.end())
+        continue;
+      if (++tries < maxTries && rng.uniform() * maxDetection_ >= (*detection_)[static_cast<size_t>(c)]) continue;
+      out.lossColumns.push_back(c);
+    }
+    out.labels.resize(out.lossColumns.size(), 0.f);
+  } else if (unexpressed >= 4 * static_cast<int64_t>(nNeg)) {
     // Many unexpressed genes: rejection draws over all matched genes are cheap and uniform.
     const size_t first = out.lossColumns.size();
     while (static_cast<int64_t>(out.lossColumns.size() - first) < nNeg) {

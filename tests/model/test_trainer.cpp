@@ -83,6 +83,56 @@ class TestTrainer : public QObject {
     uce::test::writeAll(corpus_, csv);
   }
 
+  // --negatives frequency: negatives follow the genes' detection rates (a gene detected in most
+  // cells is drawn far more often than a rare one), are never expressed in the cell, and the
+  // default stays uniform.
+  void frequencyNegativesFollowDetection() {
+    GeneTable t;
+    const int genes = 400;
+    for (int c = 0; c < genes; ++c) {
+      t.token.push_back(100 + c);
+      t.chrom.push_back(c % 5);
+      t.start.push_back(1000 * c);
+    }
+    t.finalize();
+    SentenceOptions so;
+    so.sampleSize = 64;
+    so.padLength = 128;
+    so.seed = 4;
+    std::vector<float> detection(genes, 0.01f);
+    for (int c = 300; c < 320; ++c) detection[static_cast<size_t>(c)] = 0.9f;  // 20 common genes
+    SampleOptions sp;
+    sp.nLoss = 16;
+    sp.negatives = "frequency";
+    TrainingSampleBuilder freq(t, so, sp, &detection);
+    SampleOptions uni;
+    uni.nLoss = 16;
+    TrainingSampleBuilder uniform(t, so, uni);
+    std::vector<int32_t> cols;
+    std::vector<float> vals;
+    for (int c = 0; c < 60; ++c) {  // expressed: columns 0..59 (none of the common ones)
+      cols.push_back(c);
+      vals.push_back(2.f);
+    }
+    int commonFreq = 0, commonUniform = 0, total = 0;
+    for (uint64_t cell = 0; cell < 200; ++cell) {
+      TrainingSample a, b;
+      QVERIFY(freq.build(cols.data(), vals.data(), 60, cell, a));
+      QVERIFY(uniform.build(cols.data(), vals.data(), 60, cell, b));
+      for (int i = sp.nLoss / 2; i < sp.nLoss; ++i) {
+        const int32_t ca = a.lossColumns[static_cast<size_t>(i)], cb = b.lossColumns[static_cast<size_t>(i)];
+        QVERIFY2(ca >= 60 && cb >= 60, "a negative is expressed");
+        QCOMPARE(a.labels[static_cast<size_t>(i)], 0.f);
+        commonFreq += ca >= 300 && ca < 320;
+        commonUniform += cb >= 300 && cb < 320;
+        ++total;
+      }
+    }
+    // 20 of 340 unexpressed genes hold 20 x 0.9 / (20 x 0.9 + 320 x 0.01) = 85 % of the weight.
+    QVERIFY2(commonFreq > total * 7 / 10, qPrintable(QString("%1 of %2").arg(commonFreq).arg(total)));
+    QVERIFY2(commonUniform < total / 8, qPrintable(QString("%1 of %2").arg(commonUniform).arg(total)));
+  }
+
   void trainingSampleFollowsTheSpec() {
     GeneTable t;
     const int genes = 300;

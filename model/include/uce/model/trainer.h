@@ -30,6 +30,13 @@ class Distributed;  // distributed.h
 struct SampleOptions {
   double maskRatio = 0.2;  // share of the cell's expressed matched genes hidden from the sentence
   int nLoss = 64;          // genes scored per cell: nLoss/2 positives, the rest negatives
+  // Negatives: "uniform" over the cell's unexpressed genes (UCE_SPEC 5, the default), or
+  // "frequency": unexpressed genes drawn in proportion to how often the gene is detected in its
+  // dataset. Positives follow detection frequency by nature, so with "frequency" a gene's
+  // identity alone no longer predicts its label and the cell embedding must carry the cell's
+  // state; on small corpora uniform negatives let a model score well from gene priors alone
+  // while its cell embeddings collapse.
+  std::string negatives = "uniform";
 };
 
 struct TrainingSample {
@@ -44,13 +51,18 @@ struct TrainingSample {
 // Builds training samples for one gene table; reusable per thread (holds buffers).
 class TrainingSampleBuilder {
  public:
-  TrainingSampleBuilder(const GeneTable& genes, const SentenceOptions& sentence, const SampleOptions& sample);
+  // detection: per input column, the share of the dataset's cells expressing it (needed for
+  // negatives == "frequency"; may be null otherwise). Must outlive the builder.
+  TrainingSampleBuilder(const GeneTable& genes, const SentenceOptions& sentence, const SampleOptions& sample,
+                        const std::vector<float>* detection = nullptr);
   // cols/vals: one cell's stored entries. stream: the cell's RNG stream (e.g. sampleStream()).
   // Returns false when the cell has fewer than 2 expressed matched genes (nothing to mask).
   bool build(const int32_t* cols, const float* vals, int64_t n, uint64_t stream, TrainingSample& out);
 
  private:
   const GeneTable& genes_;
+  const std::vector<float>* detection_ = nullptr;
+  float maxDetection_ = 0;
   SentenceOptions sentenceOpt_;
   SampleOptions opt_;
   SentenceBuilder sentence_;
@@ -100,6 +112,7 @@ struct TrainOptions {
   int padLength = 0;             // 0 = sampleSize + 512 (room for chromosome tokens)
   double maskRatio = 0.2;
   int nLoss = 64;                // the paper used more on its large models; 64 suits small ones
+  std::string negatives = "uniform";  // uniform | frequency (SampleOptions::negatives)
   // Optimisation
   int batchSize = 16;            // cells per micro-batch (per rank: global batch = ranks x batchSize)
   int gradAccum = 1;             // micro-batches per optimizer step

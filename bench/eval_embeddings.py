@@ -1,0 +1,97 @@
+"""Cell-type separation and batch mixing of embeddings on labelled datasets (the demo model's
+proof, issue 4): for each .h5ad, the embeddings in obsm[KEY] for each KEY given, and PCA of
+log-normalised counts as the baseline computed here.
+
+usage: eval_embeddings.py OUT.json LABEL=FILE.h5ad[,LABEL2=FILE2.h5ad...] [OBSM_KEY (X_uce)]
+  Each FILE's obsm[OBSM_KEY] is scored under LABEL, grouped by dataset (uns["synth"]["dataset"]
+  or the file name); cells without an embedding (NaN rows) are left out.
+
+Metrics (scIB-style, on the representation as it is):
+  cell-type ASW: silhouette of cell_type labels, Euclidean; higher = types better separated.
+  batch ASW: for each cell type present in >= 2 batches, the silhouette s_i of the batch
+    labels among that type's cells; score = mean over types of mean(1 - |s_i|); higher = the
+    donors (batches) better mixed within a type. A representation that ignores the batch
+    scores near 1.
+PCA baseline: counts normalised to 10,000 per cell, log1p, 50 components; both unscaled and
+z-scored genes (scanpy's two usual recipes) are computed and the better of the two reported.
+"""
+import json
+import sys
+
+import anndata
+import numpy as np
+import scipy.sparse as sp
+from sklearn.decomposition import PCA
+from sklearn.metrics import silhouette_samples, silhouette_score
+
+
+def type_asw(x, types):
+    return float(silhouette_score(x, types, metric="euclidean"))
+
+
+def batch_asw(x, types, batches):
+    scores = []
+    for t in np.unique(types):
+        m = types == t
+        if len(np.unique(batches[m])) < 2 or m.sum() < 10:
+            continue
+        s = silhouette_samples(x[m], batches[m], metric="euclidean")
+        scores.append(float(np.mean(1 - np.abs(s))))
+    return float(np.mean(scores))
+
+
+def pca_reps(ad, keep):
+    x = ad.X
+    x = x.toarray() if sp.issparse(x) else np.asarray(x)
+    x = x.astype(np.float64)[keep]
+    lib = x.sum(1, keepdims=True)
+    lib[lib == 0] = 1
+    x = np.log1p(x / lib * 1e4)
+    out = {"pca_log": PCA(50, random_state=0).fit_transform(x)}
+    sd = x.std(0)
+    sd[sd == 0] = 1
+    z = np.clip((x - x.mean(0)) / sd, -10, 10)
+    out["pca_log_scaled"] = PCA(50, random_state=0).fit_transform(z)
+    return out
+
+
+def dataset_name(ad, path):
+    synth = ad.uns.get("synth")
+    if isinstance(synth, dict) and "dataset" in synth:
+        return str(synth["dataset"])
+    return path
+
+
+def main():
+    out_path = sys.argv[1]
+    pairs = [p.split("=", 1) for p in sys.argv[2].split(",")]
+    obsm_key = sys.argv[3] if len(sys.argv) > 3 else "X_uce"
+    datasets = {}
+    for label, path in pairs:
+        ad = anndata.read_h5ad(path)
+        name = dataset_name(ad, path)
+        rep = np.asarray(ad.obsm[obsm_key], dtype=np.float64)
+        keep = ~np.isnan(rep).any(1)
+        types = np.asarray(ad.obs["cell_type"].astype(str))[keep]
+        batches = np.asarray(ad.obs["batch"].astype(str))[keep]
+        entry = datasets.setdefault(name, {"cells": int(keep.sum())})
+        entry[label] = {"type_asw": type_asw(rep[keep], types), "batch_asw": batch_asw(rep[keep], types, batches)}
+        if "pca" not in entry:
+            best = None
+            for k, r in pca_reps(ad, keep).items():
+                m = {"type_asw": type_asw(r, types), "batch_asw": batch_asw(r, types, batches), "recipe": k}
+                entry.setdefault("pca_variants", {})[k] = m
+                if best is None or m["type_asw"] > best["type_asw"]:
+                    best = m
+            entry["pca"] = best
+    with open(out_path, "w") as f:
+        json.dump({"datasets": datasets}, f, indent=1)
+    for name, e in datasets.items():
+        print(f"{name} ({e['cells']} cells)")
+        for k, v in e.items():
+            if isinstance(v, dict) and "type_asw" in v:
+                print(f"  {k:16s} cell-type ASW {v['type_asw']:+.3f}   batch ASW {v['batch_asw']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
