@@ -1,0 +1,224 @@
+#include "uce/core/analysis/cluster.h"
+
+#include <igraph/igraph.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <mutex>
+#include <numeric>
+#include <unordered_map>
+
+#include "uce/core/error.h"
+
+namespace uce::analysis {
+namespace {
+
+// umap-learn's smooth_knn_dist for one cell: rho (nearest non-zero distance) and sigma.
+void smoothKnnDist(const float* d, const int64_t* idx, int k, double& rho, double& sigma) {
+  const double target = std::log2(static_cast<double>(k) + 1.0);
+  rho = 0;
+  double mean = 0;
+  int valid = 0;
+  for (int j = 0; j < k; ++j) {
+    if (idx[j] < 0) continue;
+    mean += d[j];
+    ++valid;
+    if (rho == 0 && d[j] > 0) rho = d[j];
+  }
+  mean = valid ? mean / valid : 0;
+  double lo = 0, hi = INFINITY, mid = 1.0;
+  for (int it = 0; it < 64; ++it) {
+    double psum = 0;
+    for (int j = 0; j < k; ++j) {
+      if (idx[j] < 0) continue;
+      const double r = d[j] - rho;
+      psum += r > 0 ? std::exp(-r / mid) : 1.0;
+    }
+    if (std::fabs(psum - target) < 1e-5) break;
+    if (psum > target) {
+      hi = mid;
+      mid = (lo + hi) / 2;
+    } else {
+      lo = mid;
+      mid = std::isinf(hi) ? mid * 2 : (lo + hi) / 2;
+    }
+  }
+  sigma = mid;
+  if (rho > 0) sigma = std::max(sigma, 1e-3 * mean);  // umap-learn's MIN_K_DIST_SCALE
+}
+
+// igraph reports errors through a handler; turn them into exceptions the caller can show.
+void check(igraph_error_t rc, const char* what) {
+  if (rc != IGRAPH_SUCCESS)
+    fail(ErrorKind::InvalidArgument, "", std::string("clustering failed in igraph (") + what + "): " +
+                                             igraph_strerror(rc));
+}
+
+struct IgraphScope {  // igraph's default RNG and error handler are process-wide
+  IgraphScope() : lock(mutex()) { previous = igraph_set_error_handler(igraph_error_handler_ignore); }
+  ~IgraphScope() { igraph_set_error_handler(previous); }
+  static std::mutex& mutex() {
+    static std::mutex m;
+    return m;
+  }
+  std::lock_guard<std::mutex> lock;
+  igraph_error_handler_t* previous;
+};
+
+}  // namespace
+
+WeightedGraph fuzzyConnectivities(const KnnGraph& g) {
+  const int k = g.k;
+  std::vector<double> rho(static_cast<size_t>(g.n)), sigma(static_cast<size_t>(g.n));
+  for (int64_t i = 0; i < g.n; ++i) smoothKnnDist(g.dists(i), g.neighbours(i), k, rho[i], sigma[i]);
+  // Directed memberships keyed by (min, max) pair; a + b - a * b combines both directions.
+  struct Pair {
+    double a = 0, b = 0;  // a: from the lower index, b: from the higher index
+  };
+  std::unordered_map<uint64_t, Pair> edges;
+  edges.reserve(static_cast<size_t>(g.n * k));
+  for (int64_t i = 0; i < g.n; ++i)
+    for (int j = 0; j < k; ++j) {
+      const int64_t t = g.neighbours(i)[j];
+      if (t < 0 || t == i) continue;
+      const double r = g.dists(i)[j] - rho[i];
+      const double w = (r <= 0 || sigma[i] == 0) ? 1.0 : std::exp(-r / sigma[i]);
+      const uint64_t lo = static_cast<uint64_t>(std::min(i, t)), hi = static_cast<uint64_t>(std::max(i, t));
+      Pair& p = edges[(lo << 32) | hi];
+      (i < t ? p.a : p.b) = w;
+    }
+  std::vector<std::pair<uint64_t, double>> sorted;
+  sorted.reserve(edges.size());
+  for (const auto& [key, p] : edges) sorted.emplace_back(key, p.a + p.b - p.a * p.b);
+  std::sort(sorted.begin(), sorted.end());  // deterministic edge order -> deterministic Leiden
+  WeightedGraph out;
+  out.n = g.n;
+  for (const auto& [key, w] : sorted) {
+    if (w <= 0) continue;
+    out.from.push_back(static_cast<int64_t>(key >> 32));
+    out.to.push_back(static_cast<int64_t>(key & 0xffffffffu));
+    out.weight.push_back(w);
+  }
+  return out;
+}
+
+int32_t relabelBySize(std::vector<int32_t>& labels) {
+  int32_t maxId = -1;
+  for (int32_t l : labels) maxId = std::max(maxId, l);
+  if (maxId < 0) return 0;
+  std::vector<int64_t> size(static_cast<size_t>(maxId) + 1, 0), first(static_cast<size_t>(maxId) + 1, -1);
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (labels[i] < 0) continue;
+    ++size[static_cast<size_t>(labels[i])];
+    if (first[static_cast<size_t>(labels[i])] < 0) first[static_cast<size_t>(labels[i])] = static_cast<int64_t>(i);
+  }
+  std::vector<int32_t> order;
+  for (int32_t c = 0; c <= maxId; ++c)
+    if (size[static_cast<size_t>(c)] > 0) order.push_back(c);
+  std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
+    if (size[static_cast<size_t>(a)] != size[static_cast<size_t>(b)])
+      return size[static_cast<size_t>(a)] > size[static_cast<size_t>(b)];
+    return first[static_cast<size_t>(a)] < first[static_cast<size_t>(b)];
+  });
+  std::vector<int32_t> map(static_cast<size_t>(maxId) + 1, -1);
+  for (size_t r = 0; r < order.size(); ++r) map[static_cast<size_t>(order[r])] = static_cast<int32_t>(r);
+  for (int32_t& l : labels)
+    if (l >= 0) l = map[static_cast<size_t>(l)];
+  return static_cast<int32_t>(order.size());
+}
+
+Clustering leiden(const WeightedGraph& g, const LeidenOptions& o) {
+  if (g.n < 1) fail(ErrorKind::InvalidArgument, "", "there are no cells to cluster");
+  if (!(o.resolution > 0) || !std::isfinite(o.resolution))
+    fail(ErrorKind::InvalidArgument, "", "the resolution must be a positive number (e.g. 1.0), not " +
+                                             std::to_string(o.resolution));
+  IgraphScope scope;
+  igraph_vector_int_t edges;
+  check(igraph_vector_int_init(&edges, static_cast<igraph_integer_t>(2 * g.from.size())), "edges");
+  for (size_t e = 0; e < g.from.size(); ++e) {
+    VECTOR(edges)[2 * e] = g.from[e];
+    VECTOR(edges)[2 * e + 1] = g.to[e];
+  }
+  igraph_t graph;
+  igraph_error_t rc = igraph_create(&graph, &edges, static_cast<igraph_integer_t>(g.n), IGRAPH_UNDIRECTED);
+  igraph_vector_int_destroy(&edges);
+  check(rc, "graph");
+
+  igraph_vector_t weights, strength;
+  igraph_vector_int_t membership;
+  igraph_vector_init(&weights, static_cast<igraph_integer_t>(g.weight.size()));
+  for (size_t e = 0; e < g.weight.size(); ++e) VECTOR(weights)[e] = g.weight[e];
+  igraph_vector_init(&strength, static_cast<igraph_integer_t>(g.n));
+  igraph_vector_int_init(&membership, static_cast<igraph_integer_t>(g.n));
+  rc = igraph_strength(&graph, &strength, igraph_vss_all(), IGRAPH_ALL, IGRAPH_LOOPS, &weights);
+  double total = 0;  // 2m: sum of weighted degrees
+  for (int64_t i = 0; i < g.n; ++i) total += VECTOR(strength)[i];
+  igraph_integer_t nClusters = 0;
+  igraph_real_t quality = 0;
+  if (rc == IGRAPH_SUCCESS) {
+    if (total <= 0) {
+      // No edges: every cell is its own cluster.
+      for (int64_t i = 0; i < g.n; ++i) VECTOR(membership)[i] = i;
+    } else {
+      igraph_rng_seed(igraph_rng_default(), static_cast<igraph_uint_t>(o.seed));
+      rc = igraph_community_leiden(&graph, &weights, &strength, o.resolution / total, o.beta, false,
+                                   o.iterations, &membership, &nClusters, &quality);
+    }
+  }
+  Clustering out;
+  if (rc == IGRAPH_SUCCESS) {
+    out.labels.resize(static_cast<size_t>(g.n));
+    for (int64_t i = 0; i < g.n; ++i) out.labels[static_cast<size_t>(i)] = static_cast<int32_t>(VECTOR(membership)[i]);
+  }
+  igraph_vector_int_destroy(&membership);
+  igraph_vector_destroy(&strength);
+  igraph_vector_destroy(&weights);
+  igraph_destroy(&graph);
+  check(rc, "Leiden");
+  out.clusters = relabelBySize(out.labels);
+  out.modularity = quality;
+  return out;
+}
+
+Clustering clusterEmbedding(const MatrixView& x, const ClusterOptions& o, ClusterReport* report) {
+  const auto t0 = std::chrono::steady_clock::now();
+  if (o.nNeighbors < 1) fail(ErrorKind::InvalidArgument, "", "--n-neighbors must be at least 1");
+  // Cells without an embedding (NaN rows) are left out and labelled -1.
+  std::vector<int64_t> keep;
+  for (int64_t i = 0; i < x.n; ++i) {
+    bool finite = true;
+    for (int64_t j = 0; j < x.dim && finite; ++j) finite = std::isfinite(x.row(i)[j]);
+    if (finite) keep.push_back(i);
+  }
+  if (keep.size() < 2)
+    fail(ErrorKind::Empty, "", "only " + std::to_string(keep.size()) +
+                                   " cells have an embedding (the other rows are NaN): nothing to cluster");
+  std::vector<float> packed;
+  MatrixView sub = x;
+  if (static_cast<int64_t>(keep.size()) != x.n) {
+    packed.resize(keep.size() * static_cast<size_t>(x.dim));
+    for (size_t r = 0; r < keep.size(); ++r)
+      std::copy(x.row(keep[r]), x.row(keep[r]) + x.dim, packed.begin() + static_cast<int64_t>(r) * x.dim);
+    sub = MatrixView{packed.data(), static_cast<int64_t>(keep.size()), x.dim};
+  }
+  KnnOptions ko = o.knn;
+  ko.k = o.nNeighbors;
+  KnnReport kr;
+  const KnnGraph g = knnGraph(sub, ko, &kr);
+  Clustering c = leiden(fuzzyConnectivities(g), o.leiden);
+  Clustering out;
+  out.labels.assign(static_cast<size_t>(x.n), -1);
+  for (size_t r = 0; r < keep.size(); ++r) out.labels[static_cast<size_t>(keep[r])] = c.labels[r];
+  out.clusters = c.clusters;
+  out.modularity = c.modularity;
+  if (report) {
+    report->knn = kr;
+    report->cellsClustered = static_cast<int64_t>(keep.size());
+    report->cellsSkipped = x.n - static_cast<int64_t>(keep.size());
+    report->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  return out;
+}
+
+}  // namespace uce::analysis
