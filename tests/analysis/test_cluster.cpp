@@ -115,7 +115,7 @@ class TestCluster : public QObject {
       maxW[static_cast<size_t>(w.from[e])] = std::max(maxW[static_cast<size_t>(w.from[e])], w.weight[e]);
       maxW[static_cast<size_t>(w.to[e])] = std::max(maxW[static_cast<size_t>(w.to[e])], w.weight[e]);
     }
-    for (double m : maxW) QCOMPARE(m, 1.0);
+    for (double m : maxW) QVERIFY2(std::fabs(m - 1.0) < 1e-6, qPrintable(QString::number(m, 'g', 12)));  // float32 weights, as umap-learn
   }
 
   void nanRowsAreLeftOut() {

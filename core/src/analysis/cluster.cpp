@@ -1,4 +1,5 @@
 #include "uce/core/analysis/cluster.h"
+#include "uce/core/analysis/umap.h"
 
 #include <igraph/igraph.h>
 
@@ -13,40 +14,6 @@
 
 namespace uce::analysis {
 namespace {
-
-// umap-learn's smooth_knn_dist for one cell: rho (nearest non-zero distance) and sigma.
-void smoothKnnDist(const float* d, const int64_t* idx, int k, double& rho, double& sigma) {
-  const double target = std::log2(static_cast<double>(k) + 1.0);
-  rho = 0;
-  double mean = 0;
-  int valid = 0;
-  for (int j = 0; j < k; ++j) {
-    if (idx[j] < 0) continue;
-    mean += d[j];
-    ++valid;
-    if (rho == 0 && d[j] > 0) rho = d[j];
-  }
-  mean = valid ? mean / valid : 0;
-  double lo = 0, hi = INFINITY, mid = 1.0;
-  for (int it = 0; it < 64; ++it) {
-    double psum = 0;
-    for (int j = 0; j < k; ++j) {
-      if (idx[j] < 0) continue;
-      const double r = d[j] - rho;
-      psum += r > 0 ? std::exp(-r / mid) : 1.0;
-    }
-    if (std::fabs(psum - target) < 1e-5) break;
-    if (psum > target) {
-      hi = mid;
-      mid = (lo + hi) / 2;
-    } else {
-      lo = mid;
-      mid = std::isinf(hi) ? mid * 2 : (lo + hi) / 2;
-    }
-  }
-  sigma = mid;
-  if (rho > 0) sigma = std::max(sigma, 1e-3 * mean);  // umap-learn's MIN_K_DIST_SCALE
-}
 
 // igraph reports errors through a handler; turn them into exceptions the caller can show.
 void check(igraph_error_t rc, const char* what) {
@@ -69,37 +36,19 @@ struct IgraphScope {  // igraph's default RNG and error handler are process-wide
 }  // namespace
 
 WeightedGraph fuzzyConnectivities(const KnnGraph& g) {
-  const int k = g.k;
-  std::vector<double> rho(static_cast<size_t>(g.n)), sigma(static_cast<size_t>(g.n));
-  for (int64_t i = 0; i < g.n; ++i) smoothKnnDist(g.dists(i), g.neighbours(i), k, rho[i], sigma[i]);
-  // Directed memberships keyed by (min, max) pair; a + b - a * b combines both directions.
-  struct Pair {
-    double a = 0, b = 0;  // a: from the lower index, b: from the higher index
-  };
-  std::unordered_map<uint64_t, Pair> edges;
-  edges.reserve(static_cast<size_t>(g.n * k));
-  for (int64_t i = 0; i < g.n; ++i)
-    for (int j = 0; j < k; ++j) {
-      const int64_t t = g.neighbours(i)[j];
-      if (t < 0 || t == i) continue;
-      const double r = g.dists(i)[j] - rho[i];
-      const double w = (r <= 0 || sigma[i] == 0) ? 1.0 : std::exp(-r / sigma[i]);
-      const uint64_t lo = static_cast<uint64_t>(std::min(i, t)), hi = static_cast<uint64_t>(std::max(i, t));
-      Pair& p = edges[(lo << 32) | hi];
-      (i < t ? p.a : p.b) = w;
-    }
-  std::vector<std::pair<uint64_t, double>> sorted;
-  sorted.reserve(edges.size());
-  for (const auto& [key, p] : edges) sorted.emplace_back(key, p.a + p.b - p.a * p.b);
-  std::sort(sorted.begin(), sorted.end());  // deterministic edge order -> deterministic Leiden
+  // The UMAP fuzzy simplicial set (umap.h), with scanpy's count of k neighbours plus the cell.
+  const FuzzyGraph f = fuzzyGraph(g, g.k + 1);
   WeightedGraph out;
   out.n = g.n;
-  for (const auto& [key, w] : sorted) {
-    if (w <= 0) continue;
-    out.from.push_back(static_cast<int64_t>(key >> 32));
-    out.to.push_back(static_cast<int64_t>(key & 0xffffffffu));
-    out.weight.push_back(w);
-  }
+  for (int64_t i = 0; i < f.n; ++i)  // each undirected edge once (i < j), in row order
+    for (int64_t e = f.rowPtr[static_cast<size_t>(i)]; e < f.rowPtr[static_cast<size_t>(i) + 1]; ++e) {
+      const int64_t j = f.cols[static_cast<size_t>(e)];
+      const double w = f.weights[static_cast<size_t>(e)];
+      if (j <= i || !(w > 0)) continue;
+      out.from.push_back(i);
+      out.to.push_back(j);
+      out.weight.push_back(w);
+    }
   return out;
 }
 
