@@ -23,6 +23,7 @@
 #include "uce/core/atomic_file.h"
 #include "uce/core/dataset.h"
 #include "uce/core/error.h"
+#include "uce/core/json.h"
 #include "uce/core/text.h"
 
 namespace fs = std::filesystem;
@@ -92,166 +93,6 @@ void shuffle(std::vector<int64_t>& v, SplitMix& rng) {
   for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[static_cast<size_t>(rng() % i)]);
 }
 
-// ---- a small JSON reader for atlas.json (objects, arrays, strings, numbers, true/false/null) ----
-struct Json {
-  enum Kind { Null, Bool, Num, Str, Arr, Obj } kind = Null;
-  double num = 0;
-  bool b = false;
-  std::string str;
-  std::vector<Json> arr;
-  std::map<std::string, Json> obj;
-  const Json* get(const std::string& k) const {
-    auto it = obj.find(k);
-    return it == obj.end() ? nullptr : &it->second;
-  }
-};
-
-class JsonParser {
- public:
-  JsonParser(const std::string& text, std::string file) : t_(text), file_(std::move(file)) {}
-  Json parse() {
-    Json v = value();
-    ws();
-    if (p_ != t_.size()) bad("text after the end");
-    return v;
-  }
-
- private:
-  [[noreturn]] void bad(const std::string& why) {
-    fail(ErrorKind::Format, file_, "atlas metadata is not valid JSON (" + why + " at byte " + std::to_string(p_) +
-                                       "); rebuild the atlas with uce atlas build");
-  }
-  void ws() {
-    while (p_ < t_.size() && std::isspace(static_cast<unsigned char>(t_[p_]))) ++p_;
-  }
-  bool lit(const char* s) {
-    const size_t n = std::strlen(s);
-    if (t_.compare(p_, n, s) != 0) return false;
-    p_ += n;
-    return true;
-  }
-  std::string string() {
-    if (t_[p_] != '"') bad("expected a string");
-    ++p_;
-    std::string out;
-    while (p_ < t_.size() && t_[p_] != '"') {
-      char c = t_[p_++];
-      if (c != '\\') {
-        out += c;
-        continue;
-      }
-      if (p_ >= t_.size()) bad("unfinished escape");
-      c = t_[p_++];
-      switch (c) {
-        case 'n': out += '\n'; break;
-        case 't': out += '\t'; break;
-        case 'r': out += '\r'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'u': {
-          if (p_ + 4 > t_.size()) bad("unfinished \\u escape");
-          const unsigned cp = static_cast<unsigned>(std::stoul(t_.substr(p_, 4), nullptr, 16));
-          p_ += 4;
-          if (cp < 0x80) {
-            out += static_cast<char>(cp);
-          } else if (cp < 0x800) {
-            out += static_cast<char>(0xC0 | (cp >> 6));
-            out += static_cast<char>(0x80 | (cp & 0x3F));
-          } else {
-            out += static_cast<char>(0xE0 | (cp >> 12));
-            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-            out += static_cast<char>(0x80 | (cp & 0x3F));
-          }
-          break;
-        }
-        default: out += c;
-      }
-    }
-    if (p_ >= t_.size()) bad("unfinished string");
-    ++p_;
-    return out;
-  }
-  Json value() {
-    ws();
-    if (p_ >= t_.size()) bad("unexpected end");
-    Json v;
-    const char c = t_[p_];
-    if (c == '{') {
-      v.kind = Json::Obj;
-      ++p_;
-      ws();
-      if (p_ < t_.size() && t_[p_] == '}') {
-        ++p_;
-        return v;
-      }
-      for (;;) {
-        ws();
-        std::string k = string();
-        ws();
-        if (p_ >= t_.size() || t_[p_] != ':') bad("expected ':'");
-        ++p_;
-        v.obj[k] = value();
-        ws();
-        if (p_ < t_.size() && t_[p_] == ',') {
-          ++p_;
-          continue;
-        }
-        if (p_ < t_.size() && t_[p_] == '}') {
-          ++p_;
-          return v;
-        }
-        bad("expected ',' or '}'");
-      }
-    }
-    if (c == '[') {
-      v.kind = Json::Arr;
-      ++p_;
-      ws();
-      if (p_ < t_.size() && t_[p_] == ']') {
-        ++p_;
-        return v;
-      }
-      for (;;) {
-        v.arr.push_back(value());
-        ws();
-        if (p_ < t_.size() && t_[p_] == ',') {
-          ++p_;
-          continue;
-        }
-        if (p_ < t_.size() && t_[p_] == ']') {
-          ++p_;
-          return v;
-        }
-        bad("expected ',' or ']'");
-      }
-    }
-    if (c == '"') {
-      v.kind = Json::Str;
-      v.str = string();
-      return v;
-    }
-    if (lit("true")) {
-      v.kind = Json::Bool;
-      v.b = true;
-      return v;
-    }
-    if (lit("false")) {
-      v.kind = Json::Bool;
-      return v;
-    }
-    if (lit("null")) return v;
-    char* end = nullptr;
-    v.num = std::strtod(t_.c_str() + p_, &end);
-    if (end == t_.c_str() + p_) bad("unexpected character");
-    p_ = static_cast<size_t>(end - t_.c_str());
-    v.kind = Json::Num;
-    return v;
-  }
-
-  const std::string& t_;
-  std::string file_;
-  size_t p_ = 0;
-};
 
 std::string readText(const std::string& path, const std::string& what) {
   std::ifstream in(path, std::ios::binary);
@@ -522,23 +363,23 @@ AtlasInfo readAtlasInfo(const std::string& atlasDir) {
   const std::string path = (fs::path(atlasDir) / "atlas.json").string();
   if (!fs::is_directory(atlasDir))
     fail(ErrorKind::Io, atlasDir, "no such atlas folder (build one with uce atlas build)");
-  Json j = JsonParser(readText(path, "metadata"), path).parse();
+  Json j = parseJson(readText(path, "metadata"), path, "atlas metadata file");
   auto need = [&](const char* key, Json::Kind kind) -> const Json& {
     const Json* v = j.get(key);
     if (!v || v->kind != kind)
       fail(ErrorKind::Format, path, std::string("atlas metadata lacks '") + key + "'; rebuild the atlas");
     return *v;
   };
-  if (need("format", Json::Str).str != "uce-atlas")
+  if (need("format", Json::Kind::String).str != "uce-atlas")
     fail(ErrorKind::Format, path, "is not the metadata of a uce atlas");
   AtlasInfo info;
-  info.useRep = need("use_rep", Json::Str).str;
-  info.dim = static_cast<int64_t>(need("dim", Json::Num).num);
-  info.cells = static_cast<int64_t>(need("cells", Json::Num).num);
-  info.index = need("index", Json::Str).str;
-  info.modelSha256 = need("model_sha256", Json::Str).str;
-  for (const auto& c : need("label_columns", Json::Arr).arr) info.labelColumns.push_back(c.str);
-  for (const auto& d : need("datasets", Json::Arr).arr) {
+  info.useRep = need("use_rep", Json::Kind::String).str;
+  info.dim = static_cast<int64_t>(need("dim", Json::Kind::Number).num);
+  info.cells = static_cast<int64_t>(need("cells", Json::Kind::Number).num);
+  info.index = need("index", Json::Kind::String).str;
+  info.modelSha256 = need("model_sha256", Json::Kind::String).str;
+  for (const auto& c : need("label_columns", Json::Kind::Array).items) info.labelColumns.push_back(c.str);
+  for (const auto& d : need("datasets", Json::Kind::Array).items) {
     AtlasDatasetInfo di;
     if (const Json* v = d.get("path")) di.path = v->str;
     if (const Json* v = d.get("cells")) di.cells = static_cast<int64_t>(v->num);
