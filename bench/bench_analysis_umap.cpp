@@ -3,6 +3,7 @@
 //
 //   bench_analysis_umap --cells N --dim D [--clusters C] [--seed S] [--threads T] [--epochs E]
 //                       [--dims 2] [--trust-sample M] [--export DIR] [--score FILE] [--no-umap]
+//                       [--leiden] (also times Leiden at resolution 1 on the same graph)
 //
 // --export DIR writes the data and the kNN graph (15 neighbours, self first, as umap-learn's and
 // umap-js's own kNN) for bench/umap_js_run.js, so the baseline maps the same input with the same
@@ -16,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "uce/core/analysis/cluster.h"
 #include "uce/core/analysis/knn.h"
 #include "uce/core/analysis/umap.h"
 
@@ -112,6 +114,13 @@ int main(int argc, char** argv) {
     for (int64_t i = 0; i < trustSample; ++i) rows.push_back(anyCell(r2));
   }
 
+  if (flag(argc, argv, "--leiden")) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const WeightedGraph w = fuzzyConnectivities(g);
+    const Clustering c = leiden(w, LeidenOptions{});
+    std::printf("leiden_seconds %.3f\nleiden_clusters %d\n",
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), c.clusters);
+  }
   if (!flag(argc, argv, "--no-umap")) {
     UmapOptions o;
     o.dims = dims;

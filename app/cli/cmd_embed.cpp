@@ -18,7 +18,26 @@ extern char** environ;
 namespace uce::cli {
 namespace {
 
+const char* kUsage =
+    "usage: uce embed --adata IN --out OUT --assets DIR [--model FILE] [--species human]\n"
+    "                 [--nlayers N] [--nhead H (20)] [--batch-size B (32)] [--device auto|cpu|cuda|cuda:N]\n"
+    "                 [--precision fp32|bf16|bf16-autocast (fp32; bf16 on CUDA only)] [--seed S (0)]\n"
+    "                 [--gene-column VARCOL] [--counts KEY] [--sample-size G (1024)] [--pad-length L (1536)]\n"
+    "                 [--min-cells-per-gene C (10)] [--min-genes-per-cell G (25)] [--threads T]\n"
+    "                 [--chunk-cells K (2048)] [--shards N (1)] [--in-place] [--quiet]\n"
+    "                 [--new-species-embeddings PT --new-species-positions CSV [--extended-assets DIR]]\n"
+    "Zero-shot UCE embeddings of every cell of IN (h5ad, 10x .h5, MTX folder, CSV) into\n"
+    "obsm['X_uce'] of OUT, with provenance in uns['uce/...'] and obs['uce_kept']; cells the filters\n"
+    "drop keep a NaN row. DIR holds the release's asset files (all_tokens.torch, species_offsets.pkl,\n"
+    "species_chrom.csv, protein_embeddings/). Options mirror the release's eval_single_anndata.py.\n"
+    "An interrupted run resumes from OUT.uce-resume.";
+
 int runEmbed(const Args& args) {
+  for (const auto& a : args)
+    if (a == "--help" || a == "-h") {
+      std::printf("%s\n", kUsage);
+      return 0;
+    }
   Options o(args, {"in-place", "quiet"},
             {"adata", "out", "species", "assets", "model", "nlayers", "nhead", "batch-size", "device",
              "seed", "gene-column", "precision", "counts", "sample-size", "pad-length",

@@ -1,6 +1,7 @@
 // `uce`: command-line shell over uce_core / uce_model. Errors: exit 1 (2 for usage) and one
 // line on stderr starting with "error:".
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <iostream>
@@ -35,6 +36,13 @@ Options::Options(const Args& args, const std::vector<std::string>& flags,
         if (i + 1 >= args.size())
           throw Error(ErrorKind::InvalidArgument, "", "option --" + key + " needs a value");
         value = args[++i];
+      } else if (key == "help" && !contains(flags, key)) {
+        // A command without its own usage text: list the options it takes.
+        std::string text = "options:";
+        for (const auto& v : valued) text += " --" + v + " VALUE";
+        for (const auto& f : flags) text += " --" + f;
+        std::printf("%s\n(see README.md for what they do)\n", text.c_str());
+        std::exit(0);
       } else if (!contains(flags, key)) {
         throw Error(ErrorKind::InvalidArgument, "", "unknown option --" + key);
       }

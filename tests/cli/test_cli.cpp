@@ -77,6 +77,22 @@ a.write_h5ad('%1')
     QCOMPARE(err.trimmed().count('\n'), 0);
   }
 
+  // Every command answers --help with its options and exit status 0, the full usage where it
+  // has one.
+  void helpForEveryCommand() {
+    for (const char* c : {"info", "synth", "embed", "init-model", "add-species", "train", "umap", "cluster",
+                          "metrics", "de", "centroids", "atlas", "classify"}) {
+      QString out, err;
+      QCOMPARE(cli({c, "--help"}, &out, &err), 0);
+      QVERIFY2(out.contains("--"), qPrintable(QString(c) + ": " + out + err));
+    }
+    QString out, err;
+    QCOMPARE(cli({"embed", "--help"}, &out, &err), 0);
+    QVERIFY(out.startsWith("usage: uce embed") && out.contains("--precision fp32|bf16|bf16-autocast"));
+    QCOMPARE(cli({"init-model", "--help"}, &out, &err), 0);
+    QVERIFY(out.contains("--layers VALUE"));
+  }
+
   void errorsAreOneLine() {
     QString out, err;
     QCOMPARE(cli({"info", "/nonexistent/file.h5ad"}, &out, &err), 1);
