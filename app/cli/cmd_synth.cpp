@@ -26,18 +26,6 @@ const char* kUsage =
     "tissue, species, batch, disease) and DIR/assets/ (protein_embeddings/*.pt,\n"
     "all_tokens.torch, species_offsets.pkl, species_chrom.csv, manifest.json).";
 
-std::vector<std::string> splitList(const std::string& s) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= s.size()) {
-    size_t comma = s.find(',', start);
-    if (comma == std::string::npos) comma = s.size();
-    if (comma > start) out.push_back(s.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return out;
-}
-
 int runSynth(const Args& args) {
   Options opt(args, {"single-dataset", "no-assets", "quiet", "help"},
               {"out", "cells", "seed", "genes", "token-dim", "gene-positions", "chunk-cells",

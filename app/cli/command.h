@@ -21,6 +21,9 @@ struct Registrar {
 };
 
 // Minimal option parser: --key value, --flag; positional arguments kept in order.
+// "a,b,,c" -> {"a", "b", "c"}: a comma-separated option value, empty items dropped.
+std::vector<std::string> splitList(const std::string& s);
+
 class Options {
  public:
   // flags: option names that take no value (e.g. "json").

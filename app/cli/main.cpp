@@ -17,6 +17,18 @@ std::vector<Command>& registry() {
   return commands;
 }
 
+std::vector<std::string> splitList(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t comma = s.find(',', start);
+    if (comma == std::string::npos) comma = s.size();
+    if (comma > start) out.push_back(s.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
 Options::Options(const Args& args, const std::vector<std::string>& flags,
                  const std::vector<std::string>& valued) {
   auto contains = [](const std::vector<std::string>& v, const std::string& s) {

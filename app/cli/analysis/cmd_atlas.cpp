@@ -30,18 +30,6 @@ const char* kUsage =
     "  predicted_<COL>_confidence (share of the votes won) and atlas_distance (to the nearest\n"
     "  atlas cell). Queries embedded with another model than the atlas are refused.";
 
-std::vector<std::string> splitList(const std::string& s) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= s.size()) {
-    size_t comma = s.find(',', start);
-    if (comma == std::string::npos) comma = s.size();
-    if (comma > start) out.push_back(s.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return out;
-}
-
 int runBuild(const Args& args) {
   Options opt(args, {"help"},
               {"adata", "labels", "out", "use-rep", "max-cells-per-dataset", "seed", "index", "threads"});

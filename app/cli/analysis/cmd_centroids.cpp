@@ -38,18 +38,6 @@ const char* kUsage =
     "  linkage matrix (a,b,distance,size); leaf i is row i of <linkage>_leaves.csv (index,name,cells).\n"
     "Files from several models (different uns uce/model_sha256) are refused.";
 
-std::vector<std::string> splitList(const std::string& s) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= s.size()) {
-    size_t comma = s.find(',', start);
-    if (comma == std::string::npos) comma = s.size();
-    if (comma > start) out.push_back(s.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return out;
-}
-
 // Embeddings and labels of one or more files, rows concatenated.
 struct Source {
   std::string name;  // file stem(s), for the table

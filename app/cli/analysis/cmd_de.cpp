@@ -36,18 +36,6 @@ const char* kUsage =
     "Example: uce de --adata kidney.h5ad --groupby disease --genes Epas1,Egln1 --ratio Epas1:Egln1\n"
     "         --out epas1.csv";
 
-std::vector<std::string> splitList(const std::string& s) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= s.size()) {
-    size_t comma = s.find(',', start);
-    if (comma == std::string::npos) comma = s.size();
-    if (comma > start) out.push_back(s.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return out;
-}
-
 int runDe(const Args& args) {
   Options opt(args, {"quiet", "help"},
               {"adata", "groupby", "group", "reference", "method", "out", "genes", "ratio", "counts",
