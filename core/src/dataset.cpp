@@ -74,6 +74,15 @@ DenseMatrix Dataset::readObsm(const std::string& key) const {
   fail(ErrorKind::MissingMatrix, path(), "no obsm['" + key + "'] in this file");
 }
 
+void requireObsm(const Dataset& ds, const std::string& key) {
+  const auto keys = ds.obsmKeys();
+  if (std::find(keys.begin(), keys.end(), key) != keys.end()) return;
+  std::string have;
+  for (const auto& k : keys) have += (have.empty() ? "" : ", ") + k;
+  fail(ErrorKind::MissingMatrix, ds.path(), "no obsm['" + key + "'] (obsm holds: " + (have.empty() ? "nothing" : have) +
+                                                "); embed the file first (uce embed) or choose another --use-rep");
+}
+
 DenseMatrix Dataset::readVarm(const std::string& key) const {
   fail(ErrorKind::MissingMatrix, path(), "no varm['" + key + "'] in this file");
 }

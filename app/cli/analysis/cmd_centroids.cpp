@@ -48,16 +48,6 @@ struct Source {
   std::vector<std::string> labels, groups;
 };
 
-// A missing representation names the keys the file has, so the user can pick --use-rep.
-void requireObsm(const Dataset& ds, const std::string& key) {
-  const auto keys = ds.obsmKeys();
-  if (std::find(keys.begin(), keys.end(), key) != keys.end()) return;
-  std::string have;
-  for (const auto& k : keys) have += (have.empty() ? "" : ", ") + k;
-  fail(ErrorKind::MissingMatrix, ds.path(), "no obsm['" + key + "'] (obsm holds: " + (have.empty() ? "nothing" : have) +
-                                                "); embed the file first (uce embed) or choose another --use-rep");
-}
-
 std::vector<std::string> columnText(const Dataset& ds, const std::string& col) {
   const Column* c = ds.obs().find(col);
   if (!c) {

@@ -62,16 +62,6 @@ const Column& obsColumn(const Dataset& ds, const std::string& name) {
   return *c;
 }
 
-// A missing representation names the keys the file has, so the user can pick --use-rep.
-void requireObsm(const Dataset& ds, const std::string& key) {
-  const auto keys = ds.obsmKeys();
-  if (std::find(keys.begin(), keys.end(), key) != keys.end()) return;
-  std::string have;
-  for (const auto& k : keys) have += (have.empty() ? "" : ", ") + k;
-  fail(ErrorKind::MissingMatrix, ds.path(), "no obsm['" + key + "'] (obsm holds: " + (have.empty() ? "nothing" : have) +
-                                                "); embed the file first (uce embed) or choose another --use-rep");
-}
-
 bool finiteRow(const DenseMatrix& m, int64_t r) {
   for (int64_t c = 0; c < m.cols; ++c)
     if (!std::isfinite(m.at(r, c))) return false;

@@ -75,6 +75,10 @@ class Dataset {
   virtual std::map<std::string, UnsValue> uns() const { return {}; }
 };
 
+// Throws uce::Error(MissingMatrix) naming the file and the obsm keys it has when obsm[key] is
+// absent, so the user can pick another --use-rep or embed the file first.
+void requireObsm(const Dataset& ds, const std::string& key);
+
 struct OpenOptions {
   // For CSV/TSV: true when rows are genes and columns are cells.
   bool csvGenesAsRows = false;
