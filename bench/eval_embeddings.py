@@ -3,7 +3,8 @@ proof, issue 4): for each .h5ad, the embeddings in obsm[KEY] for each KEY given,
 log-normalised counts as the baseline computed here.
 
 usage: eval_embeddings.py OUT.json LABEL=FILE.h5ad[,LABEL2=FILE2.h5ad...] [OBSM_KEY (X_uce)]
-  Each FILE's obsm[OBSM_KEY] is scored under LABEL, grouped by dataset (uns["synth"]["dataset"]
+  Each FILE's obsm[OBSM_KEY] is scored under LABEL (or, for LABEL=FILE.h5ad@EMB.npy, the rows
+  of EMB.npy against FILE's cells, e.g. embeddings brought back from another machine), grouped by dataset (uns["synth"]["dataset"]
   or the file name); cells without an embedding (NaN rows) are left out.
 
 Metrics (scIB-style, on the representation as it is):
@@ -68,9 +69,10 @@ def main():
     obsm_key = sys.argv[3] if len(sys.argv) > 3 else "X_uce"
     datasets = {}
     for label, path in pairs:
+        path, _, npy = path.partition("@")
         ad = anndata.read_h5ad(path)
         name = dataset_name(ad, path)
-        rep = np.asarray(ad.obsm[obsm_key], dtype=np.float64)
+        rep = np.asarray(np.load(npy) if npy else ad.obsm[obsm_key], dtype=np.float64)
         keep = ~np.isnan(rep).any(1)
         types = np.asarray(ad.obs["cell_type"].astype(str))[keep]
         batches = np.asarray(ad.obs["batch"].astype(str))[keep]

@@ -43,12 +43,12 @@ for L in 4 33; do
     --nhead "$NHEAD" --d-hid $((4 * DMODEL)) --output-dim "$DMODEL" --seed 1 >/dev/null || exit 1
 done
 echo "[data and models: $(( $(date +%s) - t0 )) s]"
-run() {  # label model data precision batch
+run() {  # label model data precision batch [extra embed flags...]
   want "$1" || return 0
   local out="$W/out_$1.h5ad"
   rm -f "$out" "$out".uce-resume*
   if ! $UCE embed --adata "$3" --out "$out" --assets "$ASSETS" --model "$2" --species human --nhead "$NHEAD" \
-      --device "$DEVICE" --precision "$4" --batch-size "$5" --quiet >"$W/$1.log" 2>&1; then
+      --device "$DEVICE" --precision "$4" --batch-size "$5" "${@:6}" --quiet >"$W/$1.log" 2>&1; then
     echo "ours $1 FAILED:"; tail -5 "$W/$1.log"; return 1
   fi
   echo "ours $1 (batch $5): $(grep -E 'embedding pass|end to end' "$W/$1.log" | sed 's/wrote .* in/whole command/' | tr '\n' ' ')"
@@ -61,6 +61,8 @@ run l4_bf16ac "$W/m4.torch" "$S4" bf16-autocast 256
 cosine l4_fp32 l4_bf16
 cosine l4_fp32 l4_bf16ac
 run l4_bf16_big "$W/m4.torch" "$B4" bf16 256
+run l4_bf16_big_flash "$W/m4.torch" "$B4" bf16 256 --attention-kernels flash
+run l4_bf16_big_cudnn "$W/m4.torch" "$B4" bf16 256 --attention-kernels cudnn
 run l4_bf16ac_big "$W/m4.torch" "$B4" bf16-autocast 256
 want ref4 && $PY bench/gpu_reference.py "$W/m4.torch" "$NHEAD" "${REF_B4:-100}" 256 "$((SMALL4 / 2))" "$DEVICE"
 echo "== 33 layers"
@@ -70,4 +72,5 @@ run l33_bf16ac "$W/m33.torch" "$S33" bf16-autocast 64
 cosine l33_fp32 l33_bf16
 cosine l33_fp32 l33_bf16ac
 run l33_bf16_big "$W/m33.torch" "$B33" bf16 128
+run l33_bf16_big_flash "$W/m33.torch" "$B33" bf16 128 --attention-kernels flash
 want ref33 && $PY bench/gpu_reference.py "$W/m33.torch" "$NHEAD" "${REF_B33:-25}" 64 "$((SMALL33 / 2))" "$DEVICE"

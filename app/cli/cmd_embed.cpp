@@ -25,6 +25,7 @@ const char* kUsage =
     "                 [--gene-column VARCOL] [--counts KEY] [--sample-size G (1024)] [--pad-length L (1536)]\n"
     "                 [--min-cells-per-gene C (10)] [--min-genes-per-cell G (25)] [--threads T]\n"
     "                 [--chunk-cells K (2048)] [--shards N (1)] [--in-place] [--quiet]\n"
+    "                 [--attention-kernels auto|flash|cudnn (auto; CUDA benchmarking)]\n"
     "                 [--new-species-embeddings PT --new-species-positions CSV [--extended-assets DIR]]\n"
     "Zero-shot UCE embeddings of every cell of IN (h5ad, 10x .h5, MTX folder, CSV) into\n"
     "obsm['X_uce'] of OUT, with provenance in uns['uce/...'] and obs['uce_kept']; cells the filters\n"
@@ -40,7 +41,7 @@ int runEmbed(const Args& args) {
     }
   Options o(args, {"in-place", "quiet"},
             {"adata", "out", "species", "assets", "model", "nlayers", "nhead", "batch-size", "device",
-             "seed", "gene-column", "precision", "counts", "sample-size", "pad-length",
+             "seed", "gene-column", "precision", "attention-kernels", "counts", "sample-size", "pad-length",
              "min-cells-per-gene", "min-genes-per-cell", "threads", "chunk-cells", "shards", "shard", "new-species-embeddings",
              "new-species-positions", "new-species-seed", "extended-assets"});
   model::EmbedOptions e;
@@ -57,6 +58,7 @@ int runEmbed(const Args& args) {
   e.seed = static_cast<uint64_t>(o.getInt("seed", 0));
   e.geneColumn = o.get("gene-column");
   e.precision = o.get("precision", "fp32");
+  e.attentionKernels = o.get("attention-kernels", "auto");
   e.countsKey = o.get("counts");
   e.sampleSize = static_cast<int>(o.getInt("sample-size", 1024));
   e.padLength = static_cast<int>(o.getInt("pad-length", 1536));
@@ -140,8 +142,9 @@ int runEmbed(const Args& args) {
               static_cast<long long>(r.cellsDroppedFilter), static_cast<long long>(r.cellsNoMatchedGenes));
   if (r.resumedFrom > 0) std::printf("resumed after %lld cells done earlier\n", static_cast<long long>(r.resumedFrom));
   std::printf("model: %s on %s\n", r.modelSummary.c_str(), r.device.c_str());
-  std::printf("embedding pass: %.2f s (%.1f cells/s)\n", r.embedSeconds,
-              r.embedSeconds > 0 ? static_cast<double>(r.cells - r.resumedFrom) / r.embedSeconds : 0.0);
+  std::printf("embedding pass: %.2f s (%.1f cells/s, %lld batches)\n", r.embedSeconds,
+              r.embedSeconds > 0 ? static_cast<double>(r.cells - r.resumedFrom) / r.embedSeconds : 0.0,
+              static_cast<long long>(r.batches));
   std::printf("wrote obsm['X_uce'] to %s in %.1f s (%.1f cells/s end to end)\n", e.output.c_str(), r.seconds,
               r.seconds > 0 ? static_cast<double>(r.cells) / r.seconds : 0.0);
   return 0;

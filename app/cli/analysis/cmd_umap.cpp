@@ -5,7 +5,6 @@
 // `uce embed`'s filters) are left out of the map and keep NaN rows, so obs stays aligned.
 #include <cmath>
 #include <cstdio>
-#include <limits>
 
 #include "command.h"
 #include "uce/core/analysis/umap.h"
@@ -57,35 +56,17 @@ int runUmap(const Args& args) {
              "; run `uce embed` first or choose another with --use-rep");
   const DenseMatrix x = ds->readObsm(rep);
   ds.reset();
-  // Rows with any NaN/Inf are cells without an embedding: mapped to NaN.
-  std::vector<int64_t> kept;
-  for (int64_t i = 0; i < x.rows; ++i) {
-    bool finite = true;
-    for (int64_t c = 0; c < x.cols && finite; ++c) finite = std::isfinite(x.at(i, c));
-    if (finite) kept.push_back(i);
-  }
-  if (kept.size() < 3)
-    fail(ErrorKind::Empty, in, "obsm['" + rep + "'] has " + std::to_string(kept.size()) +
-                                   " cells with an embedding (not NaN); UMAP needs at least 3");
-  std::vector<float> packed(kept.size() * static_cast<size_t>(x.cols));
-  for (size_t r = 0; r < kept.size(); ++r)
-    for (int64_t c = 0; c < x.cols; ++c) packed[r * static_cast<size_t>(x.cols) + static_cast<size_t>(c)] = x.at(kept[r], c);
-  analysis::MatrixView view{packed.data(), static_cast<int64_t>(kept.size()), x.cols};
+  // Rows with any NaN/Inf are cells without an embedding: left out, mapped to NaN.
   analysis::UmapReport report;
-  std::vector<float> map;
-  try {
-    map = analysis::umap(view, o, &report);
-  } catch (const Error& e) {
-    fail(e.kind(), in, e.what());
-  }
-
+  int64_t mapped = 0;
   DenseMatrix m;
   m.rows = x.rows;
   m.cols = o.dims;
-  m.data.assign(static_cast<size_t>(x.rows * o.dims), std::numeric_limits<float>::quiet_NaN());
-  for (size_t r = 0; r < kept.size(); ++r)
-    for (int c = 0; c < o.dims; ++c)
-      m.data[static_cast<size_t>(kept[r] * o.dims + c)] = map[r * static_cast<size_t>(o.dims) + static_cast<size_t>(c)];
+  try {
+    m.data = analysis::umapSkippingMissing(analysis::MatrixView{x.data.data(), x.rows, x.cols}, o, &report, &mapped);
+  } catch (const Error& e) {
+    fail(e.kind(), in, (e.kind() == ErrorKind::Empty ? "obsm['" + rep + "']: " : std::string()) + e.what());
+  }
   ResultsWriter w(in, out);
   w.setObsm("X_umap", m);
   w.setUns("umap/use_rep", UnsValue::str(rep));
@@ -97,9 +78,9 @@ int runUmap(const Args& args) {
   w.setUns("umap/init", UnsValue::str(report.init));
   w.commit();
   std::fprintf(stderr,
-               "umap: %zu of %lld cells mapped (%lld without an embedding left NaN), %d-D; kNN %s %.1f s, graph %.1f s, "
+               "umap: %lld of %lld cells mapped (%lld without an embedding left NaN), %d-D; kNN %s %.1f s, graph %.1f s, "
                "init %s %.1f s, %d epochs %.1f s\n",
-               kept.size(), static_cast<long long>(x.rows), static_cast<long long>(x.rows) - static_cast<long long>(kept.size()),
+               static_cast<long long>(mapped), static_cast<long long>(x.rows), static_cast<long long>(x.rows - mapped),
                o.dims, report.knnMethod.c_str(), report.knnSeconds, report.graphSeconds, report.init.c_str(),
                report.initSeconds, report.nEpochs, report.optimizeSeconds);
   return 0;

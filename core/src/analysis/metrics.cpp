@@ -382,6 +382,7 @@ IntegrationMetrics integrationMetrics(const MatrixView& x, const std::vector<int
   m.labels = recode(labelsIn, labels, labelOrig);
   if (hasBatch) m.batches = recode(batchesIn, batches, batchOrig);
 
+  std::vector<int32_t> isolatedCodes;  // codes of the isolated labels (filled with the batch metrics)
   // Collapse check first: a collapsed embedding makes every other number meaningless.
   m.meanCosine = meanCosine(sub, o.cosineSample, o.seed);
   if (m.meanCosine > o.collapseThreshold) {
@@ -441,6 +442,7 @@ IntegrationMetrics integrationMetrics(const MatrixView& x, const std::vector<int
     if (perLabel.empty()) m.notes.push_back("batch ASW: no label is shared by two or more batches");
 
     // Isolated labels: those present in the fewest batches; their cells' label silhouettes.
+    // (Their F1 score comes with the clustering sweep below.)
     std::vector<std::map<int32_t, int64_t>> batchesPerLabel(static_cast<size_t>(m.labels));
     for (size_t r = 0; r < labels.size(); ++r) ++batchesPerLabel[static_cast<size_t>(labels[r])][batches[r]];
     size_t fewest = SIZE_MAX;
@@ -449,6 +451,7 @@ IntegrationMetrics integrationMetrics(const MatrixView& x, const std::vector<int
       std::vector<double> scores;
       for (int32_t l = 0; l < m.labels; ++l) {
         if (batchesPerLabel[static_cast<size_t>(l)].size() != fewest) continue;
+        isolatedCodes.push_back(l);
         const int32_t orig = labelOrig[static_cast<size_t>(l)];
         m.isolatedLabels.push_back(orig < static_cast<int32_t>(labelNames.size()) ? labelNames[static_cast<size_t>(orig)]
                                                                                   : std::to_string(orig));
@@ -475,6 +478,7 @@ IntegrationMetrics integrationMetrics(const MatrixView& x, const std::vector<int
   // NMI / ARI: Leiden over scIB's resolution sweep, keeping the clustering with the best NMI.
   const WeightedGraph w = fuzzyConnectivities(small);
   double bestNmi = -1;
+  std::vector<double> bestF1;  // per isolated label
   for (int step = 0;; ++step) {
     const double res = o.resolutionMin + step * o.resolutionStep;
     if (res > o.resolutionMax + 1e-9 || o.resolutionStep <= 0) break;
@@ -482,6 +486,24 @@ IntegrationMetrics integrationMetrics(const MatrixView& x, const std::vector<int
     lo.resolution = res;
     lo.seed = o.seed;
     const Clustering c = leiden(w, lo);
+    // Isolated-label F1 (scIB's cluster variant): for each isolated label, the best F1 of
+    // "cell in cluster k" against "cell has the label" over every cluster and resolution.
+    if (!isolatedCodes.empty()) {
+      if (bestF1.empty()) bestF1.assign(isolatedCodes.size(), 0.0);
+      std::vector<int64_t> inCluster(static_cast<size_t>(c.clusters), 0);
+      for (int32_t k : c.labels) ++inCluster[static_cast<size_t>(k)];
+      for (size_t i = 0; i < isolatedCodes.size(); ++i) {
+        std::vector<int64_t> both(static_cast<size_t>(c.clusters), 0);
+        int64_t withLabel = 0;
+        for (size_t r = 0; r < labels.size(); ++r)
+          if (labels[r] == isolatedCodes[i]) ++withLabel, ++both[static_cast<size_t>(c.labels[r])];
+        for (int32_t k = 0; k < c.clusters; ++k) {
+          const double tp = static_cast<double>(both[static_cast<size_t>(k)]);
+          const double f1 = tp > 0 ? 2 * tp / static_cast<double>(inCluster[static_cast<size_t>(k)] + withLabel) : 0.0;
+          bestF1[i] = std::max(bestF1[i], f1);
+        }
+      }
+    }
     const double v = normalizedMutualInfo(labels, c.labels);
     if (v > bestNmi) {
       bestNmi = v;
@@ -491,6 +513,8 @@ IntegrationMetrics integrationMetrics(const MatrixView& x, const std::vector<int
       m.bestClusters = c.clusters;
     }
   }
+
+  if (!bestF1.empty()) m.isolatedLabelF1 = mean(bestF1);
 
   if (hasBatch) {
     if (m.batches < 2) {
@@ -515,7 +539,7 @@ std::string toJson(const IntegrationMetrics& m) {
     << ", \"batch_asw\": " << num(m.batchAsw, 6) << ", \"nmi\": " << num(m.nmi, 6) << ", \"ari\": " << num(m.ari, 6)
     << ", \"leiden_resolution\": " << num(m.bestResolution, 2) << ", \"leiden_clusters\": " << m.bestClusters
     << ", \"graph_connectivity\": " << num(m.graphConnectivity, 6)
-    << ", \"isolated_label_asw\": " << num(m.isolatedLabelAsw, 6) << ", \"isolated_labels\": " << list(m.isolatedLabels)
+    << ", \"isolated_label_asw\": " << num(m.isolatedLabelAsw, 6) << ", \"isolated_label_f1\": " << num(m.isolatedLabelF1, 6) << ", \"isolated_labels\": " << list(m.isolatedLabels)
     << ", \"ilisi\": " << num(m.ilisi, 6) << ", \"mean_cosine\": " << num(m.meanCosine, 6)
     << ", \"collapsed\": " << (m.collapsed ? "true" : "false") << ", \"silhouette_cells\": " << m.silhouetteCells
     << ", \"silhouette_subsampled\": " << (m.silhouetteSubsampled ? "true" : "false")
@@ -538,6 +562,7 @@ std::string toText(const IntegrationMetrics& m) {
   o << row("NMI", m.nmi, ("Leiden vs labels, best at resolution " + num(m.bestResolution, 1)).c_str());
   o << row("ARI", m.ari, "same clustering");
   o << row("isolated-label ASW", m.isolatedLabelAsw, "labels in the fewest batches");
+  o << row("isolated-label F1", m.isolatedLabelF1, "best cluster of each isolated label, over the sweep");
   o << "batches mixed (higher = better)\n";
   o << row("batch ASW", m.batchAsw, "1 - |batch silhouette| within labels");
   o << row("graph connectivity", m.graphConnectivity, "labels connected in the kNN graph");

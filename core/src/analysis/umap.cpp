@@ -533,6 +533,31 @@ std::vector<float> umap(const MatrixView& x, const UmapOptions& o, UmapReport* r
   return out;
 }
 
+std::vector<float> umapSkippingMissing(const MatrixView& x, const UmapOptions& o, UmapReport* report, int64_t* mapped) {
+  std::vector<int64_t> kept;
+  for (int64_t i = 0; i < x.n; ++i) {
+    const float* row = x.data + i * x.dim;
+    bool finite = true;
+    for (int64_t c = 0; c < x.dim && finite; ++c) finite = std::isfinite(row[c]);
+    if (finite) kept.push_back(i);
+  }
+  if (mapped) *mapped = static_cast<int64_t>(kept.size());
+  if (kept.size() < 3)
+    fail(ErrorKind::Empty, "", std::to_string(kept.size()) + " of " + std::to_string(x.n) +
+                                   " cells have an embedding (not NaN); UMAP needs at least 3");
+  const size_t dim = static_cast<size_t>(x.dim);
+  std::vector<float> packed(kept.size() * dim);
+  for (size_t r = 0; r < kept.size(); ++r)
+    std::copy(x.data + kept[r] * x.dim, x.data + (kept[r] + 1) * x.dim, packed.data() + r * dim);
+  const std::vector<float> map = umap(MatrixView{packed.data(), static_cast<int64_t>(kept.size()), x.dim}, o, report);
+  const size_t dims = static_cast<size_t>(o.dims);
+  std::vector<float> out(static_cast<size_t>(x.n) * dims, std::numeric_limits<float>::quiet_NaN());
+  for (size_t r = 0; r < kept.size(); ++r)
+    std::copy(map.begin() + static_cast<std::ptrdiff_t>(r * dims), map.begin() + static_cast<std::ptrdiff_t>((r + 1) * dims),
+              out.begin() + static_cast<std::ptrdiff_t>(static_cast<size_t>(kept[r]) * dims));
+  return out;
+}
+
 std::vector<float> umapTransform(const MatrixView& reference, const std::vector<float>& refMap,
                                  const MatrixView& query, const UmapOptions& o) {
   checkOptions(o);

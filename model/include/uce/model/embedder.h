@@ -23,6 +23,9 @@ struct EmbedOptions {
   int batchSize = 32;            // cells per forward pass
   std::string device = "auto";   // cpu | cuda | auto
   std::string precision = "fp32";  // fp32 | bf16 | bf16-autocast (CUDA only; see embedder.cpp)
+  // CUDA attention kernels: auto (cuDNN for full batches, flash for a length group's last
+  // batch), flash, or cudnn (LibTorch >= 2.5; otherwise LibTorch's own choice).
+  std::string attentionKernels = "auto";
   uint64_t seed = 0;             // sentence sampling; a cell's sentence depends on (seed, row)
   std::string geneColumn;        // var column with gene symbols; "" = var_names
   std::string countsKey;         // "" = guess (layers/counts, raw/X, X)
@@ -59,6 +62,7 @@ struct EmbedReport {
   int64_t genes = 0, genesMatched = 0, genesKept = 0;
   std::string countsKey, countsReason, device, modelSummary;
   int64_t resumedFrom = 0;
+  int64_t batches = 0;              // forward passes (each of one sentence length, no padding)
   std::string assetsDir;            // the bundle used (the extended one for a new species)
   bool assetsExtended = false, extensionReused = false;
   int64_t newSpeciesOffset = 0, newSpeciesChromTokens = 0;

@@ -59,8 +59,13 @@ class UceNetworkImpl : public torch::nn::Module {
   // Inference set-up, after the weights and the device are final: puts the module in eval
   // mode, computes every token's input vector once (the encoder is position-wise), and runs
   // the transformer layers in layerDtype (kBFloat16 on CUDA for speed; the decoder stays
-  // fp32). train(true) drops the cache.
-  void prepareInference(torch::ScalarType layerDtype = torch::kFloat);
+  // fp32). foldBiases: the residual adds run inside the GEMMs (biases folded into the next
+  // LayerNorm shift; same outputs; not for autocast, whose weights stay fp32). train(true)
+  // drops the cache and the folded biases are then ignored.
+  void prepareInference(torch::ScalarType layerDtype = torch::kFloat, bool foldBiases = true);
+  // CUDA, LibTorch >= 2.5: whether fused attention may use cuDNN's kernels (fastest on Hopper,
+  // but each new batch shape costs a plan build; flash kernels have none). Process-wide.
+  static void preferCuDnnAttention(bool on);
   void train(bool on = true) override;
   // Activation checkpointing in training: layer activations are recomputed in the backward
   // pass instead of kept (memory for depth: needed for 33 layers at useful batch sizes).

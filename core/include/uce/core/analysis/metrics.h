@@ -62,6 +62,7 @@ struct IntegrationMetrics {
   int32_t bestClusters = 0;
   double graphConnectivity = NAN;
   double isolatedLabelAsw = NAN;  // labels in the fewest batches: mean (silhouette + 1) / 2 of their cells
+  double isolatedLabelF1 = NAN;   // same labels: best F1 of one Leiden cluster vs the label (scIB cluster variant)
   std::vector<std::string> isolatedLabels;
   double ilisi = NAN;          // (median iLISI - 1) / (batches - 1)
   double meanCosine = NAN;

@@ -84,6 +84,13 @@ std::string spectralInit(const FuzzyGraph& g, int dims, uint64_t seed, std::vect
 // bad options, fewer than 3 cells, or non-finite rows.
 std::vector<float> umap(const MatrixView& x, const UmapOptions& options, UmapReport* report = nullptr);
 
+// The same for an embedding whose rows may hold NaN/Inf (cells that were not embedded, e.g.
+// dropped by `uce embed`'s filters): those cells are left out of the map and get NaN coordinates,
+// so the result [n, options.dims] stays aligned with the cells. mapped (optional) receives the
+// number of cells mapped. Throws uce::Error(Empty) when fewer than 3 rows are finite.
+std::vector<float> umapSkippingMissing(const MatrixView& x, const UmapOptions& options, UmapReport* report = nullptr,
+                                       int64_t* mapped = nullptr);
+
 // The same from a kNN graph already built (k >= nNeighbors - 1; extra neighbours are ignored).
 std::vector<float> umapFromGraph(const KnnGraph& g, const UmapOptions& options, UmapReport* report = nullptr);
 
