@@ -32,6 +32,10 @@
 #include "dialogs.h"
 #include "doc_adapters.h"
 #include "docks.h"
+#include "atlas_controller.h"
+#include "atlas_panel.h"
+#include "norn_wizard.h"
+#include "norn_workflow.h"
 #include "training_panel.h"
 #include "uce/views/charts.h"
 #include "uce/views/scatter_map.h"
@@ -112,6 +116,21 @@ MainWindow::MainWindow(const Options& options, QWidget* parent) : QMainWindow(pa
   trainingDock->setWidget(training_);
   addDockWidget(Qt::RightDockWidgetArea, trainingDock);
   tabifyDockWidget(clustersDock_, trainingDock);
+  // Atlas and centroids (issue 7): build or open an atlas, place datasets on it, centroid
+  // table and dendrogram, cell search; its jobs run in the window's job list.
+  auto* atlasController = new AtlasController(jobs_);
+  atlas_ = new AtlasPanel(atlasController, this);
+  atlasController->setParent(atlas_);  // goes with the panel, before the job manager
+  auto* atlasDock = new QDockWidget(tr("Atlas"), this);
+  atlasDock->setObjectName("atlasDock");
+  atlasDock->setWidget(atlas_);
+  addDockWidget(Qt::RightDockWidgetArea, atlasDock);
+  tabifyDockWidget(clustersDock_, atlasDock);
+  connect(atlas_, &AtlasPanel::centroidClicked, this,
+          [this](const QString& name, const QString&, const QString&, const QVector<qint64>& rows, bool) {
+            statusBar()->showMessage(tr("Centroid %1: %2 cells selected on the atlas map").arg(name).arg(rows.size()),
+                                     15000);
+          });
   clustersDock_->raise();
   connect(training_, &TrainingPanel::modelReady, this, [this](const QString& model) {
     settings_->setModelFile(model);
@@ -141,6 +160,10 @@ MainWindow::~MainWindow() {
   // goes before the child widgets do: delete it first.
   delete training_;
   training_ = nullptr;
+  delete atlas_;  // and its controller, which holds the job manager
+  atlas_ = nullptr;
+  delete nornWizard_;
+  nornWizard_ = nullptr;
   // Stop and wait for the workers before the documents they read go away.
   for (QDialog* d : {static_cast<QDialog*>(embedDialog_), static_cast<QDialog*>(labelDialog_)}) d->disconnect(this);
   disconnect(ws_, nullptr, this, nullptr);
@@ -177,6 +200,12 @@ void MainWindow::buildActions() {
   add("computeMap", tr("Compute &map (UMAP)"), QKeySequence(tr("Ctrl+M")), [this] { computeMap(); });
   add("cluster", tr("&Cluster (Leiden)"), QKeySequence(tr("Ctrl+K")), [this] { clusterActive(); });
   add("markers", tr("Find marker &genes"), QKeySequence(tr("Ctrl+G")), [this] { findMarkers(); });
+  add("norn", tr("Classifier &transfer (Norn workflow)..."), QKeySequence(tr("Ctrl+Shift+N")), [this] {
+    if (!nornWizard_) nornWizard_ = new NornWizard(new NornWorkflow(ws_, this), this);
+    nornWizard_->refreshDatasets();
+    nornWizard_->show();
+    nornWizard_->raise();
+  });
   add("labelSelection", tr("&Label selection..."), QKeySequence(tr("Ctrl+L")), [this] { showLabelDialog(); });
   add("deSelection", tr("&DE of selection vs rest"), QKeySequence(tr("Ctrl+D")), [this] { deSelection(); });
   add("selectAll", tr("Select &all cells"), QKeySequence::SelectAll, [this] {
@@ -341,6 +370,8 @@ void MainWindow::buildMenus() {
   analysis->addAction(action("computeMap"));
   analysis->addAction(action("cluster"));
   analysis->addAction(action("markers"));
+  analysis->addSeparator();
+  analysis->addAction(action("norn"));
 
   QMenu* sel = menuBar()->addMenu(tr("&Selection"));
   sel->addAction(action("modeBox"));

@@ -42,6 +42,8 @@ class EmbedDialog;
 class JobsDock;
 class LabelDialog;
 class TrainingPanel;
+class AtlasPanel;
+class NornWizard;
 
 class MainWindow : public QMainWindow {
   Q_OBJECT
@@ -77,6 +79,8 @@ class MainWindow : public QMainWindow {
   ClustersDock* clustersDock() const { return clustersDock_; }
   DeDock* deDock() const { return deDock_; }
   TrainingPanel* trainingPanel() const { return training_; }
+  AtlasPanel* atlasPanel() const { return atlas_; }
+  NornWizard* nornWizard() const { return nornWizard_; }  // created on first use (Analysis menu)
   EmbedDialog* embedDialog() const { return embedDialog_; }
   LabelDialog* labelDialog() const { return labelDialog_; }
   QComboBox* colorByBox() const { return colorBy_; }
@@ -179,6 +183,8 @@ class MainWindow : public QMainWindow {
   ClustersDock* clustersDock_;
   DeDock* deDock_;
   TrainingPanel* training_ = nullptr;  // in the "Training" dock, tabbed with the clusters
+  AtlasPanel* atlas_ = nullptr;        // in the "Atlas" dock, tabbed with the clusters
+  NornWizard* nornWizard_ = nullptr;
   EmbedDialog* embedDialog_;
   LabelDialog* labelDialog_;
   QComboBox* colorBy_;

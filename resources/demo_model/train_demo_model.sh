@@ -11,7 +11,7 @@ UCE=${UCE:-build/app/uce}
 W=${W:-/tmp/uce-demo-model}
 PY=${PY:-/usr/bin/python3}
 DEST=${DEST:-resources/demo_model}
-SHAPE=(--nlayers 4 --d-model 128 --nhead 8 --d-hid 256 --output-dim 128)
+SHAPE=(--nlayers 4 --d-model 128 --nhead 4 --d-hid 256 --output-dim 128)
 rm -rf "$W"
 mkdir -p "$W"
 "$UCE" synth --out "$W/world" --cells 18000 --genes 2000 --seed 7 --gene-positions resources/human_gene_positions.csv \
@@ -22,14 +22,14 @@ printf 'path,species\nworld/human_kidney.h5ad,human\nworld/human_lung.h5ad,human
   "$UCE" train --corpus "$W/corpus.csv" --assets "$W/world/assets" --out "$W/run" "${SHAPE[@]}" \
   --sample-size 256 --batch-size 32 --lr 1e-3 --max-steps 290 --warmup 20 --validate-every 50 --val-cells 256 \
   --checkpoint-every 100 --threads 2 --seed 1 --quiet
-"$UCE" init-model --assets "$W/world/assets" --out "$W/random.torch" --layers 4 --d-model 128 --nhead 8 --d-hid 256 \
+"$UCE" init-model --assets "$W/world/assets" --out "$W/random.torch" --layers 4 --d-model 128 --nhead 4 --d-hid 256 \
   --output-dim 128 --seed 1 >/dev/null
 pairs=()
 for ds in human_heart mouse_lung; do
   for m in trained random; do
     model="$W/run/model.torch"; [ "$m" = random ] && model="$W/random.torch"
     "$UCE" embed --adata "$W/world/$ds.h5ad" --out "$W/${ds}_$m.h5ad" --assets "$W/world/assets" --model "$model" \
-      --species "${ds%%_*}" --nhead 8 --sample-size 256 --threads 2 --quiet >/dev/null
+      --species "${ds%%_*}" --nhead 4 --sample-size 256 --threads 2 --quiet >/dev/null
     pairs+=("$m=$W/${ds}_$m.h5ad")
   done
 done

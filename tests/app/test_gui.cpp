@@ -36,6 +36,8 @@
 #include "docks.h"
 #include "jobs.h"
 #include "main_window.h"
+#include "atlas_panel.h"
+#include "norn_wizard.h"
 #include "training_panel.h"
 #include "test_support.h"
 #include "uce/views/charts.h"
@@ -164,6 +166,10 @@ class TestGui : public QObject {
     QCOMPARE(w_->action("modeBox")->shortcut(), QKeySequence("B"));
     // The Training dock (issue 7) is there, and a model it finishes becomes the embed model.
     QVERIFY(w_->findChild<QDockWidget*>("trainingDock"));
+    QVERIFY(w_->findChild<QDockWidget*>("atlasDock") && w_->atlasPanel());
+    w_->action("norn")->trigger();  // the Norn wizard opens from the Analysis menu
+    QVERIFY(w_->nornWizard() && w_->nornWizard()->isVisible());
+    w_->nornWizard()->hide();
     QVERIFY(w_->trainingPanel());
     const QString before = w_->settings()->modelFile();
     Q_EMIT w_->trainingPanel()->modelReady(tmp_.filePath("trained/model.torch"));
