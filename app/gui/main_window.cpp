@@ -3,6 +3,7 @@
 #include <QAction>
 #include <QActionGroup>
 #include <QApplication>
+#include <QScrollArea>
 #include <QCloseEvent>
 #include <QComboBox>
 #include <QCompleter>
@@ -64,6 +65,18 @@ bool sameFile(const QString& a, const QString& b) {
 // ---------------------------------------------------------------------------------------------
 // Construction.
 
+namespace {
+// A dock page that keeps its own minimum size inside a scroll area, so a tabbed dock never
+// squeezes the map (the atlas and training panels are larger than the clusters page).
+QScrollArea* scrollable(QWidget* page) {
+  auto* area = new QScrollArea;
+  area->setWidget(page);
+  area->setWidgetResizable(true);
+  area->setFrameShape(QFrame::NoFrame);
+  return area;
+}
+}  // namespace
+
 MainWindow::MainWindow(QWidget* parent) : MainWindow(Options{}, parent) {}
 
 MainWindow::MainWindow(const Options& options, QWidget* parent) : QMainWindow(parent), options_(options) {
@@ -113,7 +126,7 @@ MainWindow::MainWindow(const Options& options, QWidget* parent) : QMainWindow(pa
   training_ = new TrainingPanel(&settings_->raw(), this);
   auto* trainingDock = new QDockWidget(tr("Training"), this);
   trainingDock->setObjectName("trainingDock");
-  trainingDock->setWidget(training_);
+  trainingDock->setWidget(scrollable(training_));
   addDockWidget(Qt::RightDockWidgetArea, trainingDock);
   tabifyDockWidget(clustersDock_, trainingDock);
   // Atlas and centroids (issue 7): build or open an atlas, place datasets on it, centroid
@@ -123,7 +136,7 @@ MainWindow::MainWindow(const Options& options, QWidget* parent) : QMainWindow(pa
   atlasController->setParent(atlas_);  // goes with the panel, before the job manager
   auto* atlasDock = new QDockWidget(tr("Atlas"), this);
   atlasDock->setObjectName("atlasDock");
-  atlasDock->setWidget(atlas_);
+  atlasDock->setWidget(scrollable(atlas_));
   addDockWidget(Qt::RightDockWidgetArea, atlasDock);
   tabifyDockWidget(clustersDock_, atlasDock);
   connect(atlas_, &AtlasPanel::centroidClicked, this,

@@ -580,7 +580,7 @@ print('ok')
     QVERIFY2(err.contains("hello.h5ad") && err.contains("not an HDF5 file"), qPrintable(err));
     // The installation self-test: the map draws with this machine's OpenGL, the demo opens.
     rc = uce::test::run(UCE_GUI_APP, {"--self-test"}, &out, &err, 300000);
-    QVERIFY2(rc == 0 && out.contains("self-test passed") && out.contains("4 of 4 test colours"),
+    QVERIFY2(rc == 0 && out.contains("self-test passed") && out.contains("4 of 4 test points"),
              qPrintable(out + err));
   }
 
