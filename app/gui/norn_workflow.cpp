@@ -324,6 +324,9 @@ Job* NornWorkflow::apply(DatasetDoc* target, double minProb) {
         for (const auto& [bin, r] : bins)
           if (!doc->labelCells(pred->confidenceColumn, bin, r, &err))
             fail(ErrorKind::InvalidArgument, doc->path().toStdString(), err.toStdString());
+        // The probability itself, for a continuous colouring of the map.
+        if (!doc->setNumericColumn(pred->column + "_probability", pred->probability, &err))
+          fail(ErrorKind::InvalidArgument, doc->path().toStdString(), err.toStdString());
         predictions_[doc.data()] = *pred;
         Q_EMIT applied(doc.data());
       });

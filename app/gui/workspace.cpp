@@ -83,6 +83,21 @@ void DatasetDoc::setExtraColumn(Column c) {
   Q_EMIT changed();
 }
 
+bool DatasetDoc::setNumericColumn(const QString& column, std::vector<double> values, QString* error) {
+  auto bad = [error](const QString& why) {
+    if (error) *error = why;
+    return false;
+  };
+  const std::string name = column.trimmed().toStdString();
+  if (name.empty()) return bad(QObject::tr("the column needs a name"));
+  if (static_cast<qint64>(values.size()) != cells())
+    return bad(QObject::tr("column '%1' has %2 values for %3 cells").arg(column).arg(values.size()).arg(cells()));
+  if (s_->fileObs.find(name))
+    return bad(QObject::tr("'%1' is a column of the file; choose another name").arg(column));
+  setExtraColumn(Column::makeFloats(name, std::move(values)));
+  return true;
+}
+
 void DatasetDoc::rebuildObs() {
   s_->obs = s_->fileObs;
   for (const Column& c : s_->extras) s_->obs.set(c);

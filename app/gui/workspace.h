@@ -124,6 +124,10 @@ class DatasetDoc : public QObject {
   // New annotation column whose label per cell is its cluster's name (names[cluster]; clusters
   // without a name keep their number; cells without a cluster get none).
   bool renameClusters(const QString& column, const QMap<int, QString>& names, QString* error = nullptr);
+  // Adds or replaces a numeric (float) obs column, one value per cell (NaN = missing), e.g. a
+  // classifier's probability to colour the map by. False with *error for a wrong length or a
+  // name that is an existing column of the file.
+  bool setNumericColumn(const QString& column, std::vector<double> values, QString* error = nullptr);
 
  Q_SIGNALS:
   void changed();  // obs, obsm, clusters or annotations changed

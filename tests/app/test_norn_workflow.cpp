@@ -150,6 +150,13 @@ a.write_h5ad(f'{d}/human_other.h5ad')
       QCOMPARE(pred.size(), truth.size());
       QVERIFY(d->annotationColumns().contains("predicted_cell_type"));
       QVERIFY(d->annotationColumns().contains("predicted_cell_type_confidence"));
+      // The probability as a numeric column, equal to the prediction's.
+      const uce::Column* prob = d->column("predicted_cell_type_probability");
+      QVERIFY(prob && prob->kind == uce::ColumnKind::Float);
+      const auto* pr = wf_->prediction(d);
+      QVERIFY(pr);
+      for (size_t i = 0; i < prob->floats.size(); ++i)
+        QVERIFY(std::isnan(prob->floats[i]) ? std::isnan(pr->probability[i]) : prob->floats[i] == pr->probability[i]);
       int tp = 0, fp = 0, fn = 0;
       for (size_t i = 0; i < truth.size(); ++i) {
         const bool t = truth[i] == "Norn cell", p = pred[i] == "Norn cell";

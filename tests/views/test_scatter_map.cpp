@@ -473,7 +473,8 @@ class TestScatterMap : public QObject {
     QVERIFY2(!xml.hasError(), qPrintable(xml.errorString()));
     QCOMPARE(circles, 3 * kPer);
     QCOMPARE(stroked, kPer);
-    QCOMPARE(fills, (QSet<QString>{"#4e79a7", "#e15759", "#76b7b2"}));
+    QCOMPARE(fills, (QSet<QString>{QColor(ScatterMap::categoryColor(0)).name(), QColor(ScatterMap::categoryColor(2)).name(),
+                                   QColor(ScatterMap::categoryColor(3)).name()}));
     QCOMPARE(legendRects, 1 + 4);  // the box and four swatches
     QVERIFY(texts.contains("cell <type> & state"));
     QVERIFY(texts.contains("Monocyte"));

@@ -11,6 +11,7 @@
 #include <cmath>
 
 #include "scatter_map_vtk.h"
+#include "uce/views/charts.h"
 
 namespace uce::views {
 
@@ -20,13 +21,6 @@ constexpr int kMargin = 10;  // from the widget edge
 constexpr int kPad = 8;      // inside the legend box
 constexpr int kSwatch = 12;
 constexpr int kBarWidth = 16;
-
-// Tableau 10, then the lighter Tableau 20 companions: distinct, colour-blind aware, and the
-// colours the first map of the app used.
-constexpr QRgb kPalette[20] = {
-    0xFF4E79A7, 0xFFF28E2B, 0xFFE15759, 0xFF76B7B2, 0xFF59A14F, 0xFFEDC948, 0xFFB07AA1,
-    0xFFFF9DA7, 0xFF9C755F, 0xFFBAB0AC, 0xFFA0CBE8, 0xFFFFBE7D, 0xFFFF9D9A, 0xFF86BCB6,
-    0xFF8CD17D, 0xFFF1CE63, 0xFFD4A6C8, 0xFFFABFD2, 0xFFD7B5A6, 0xFF79706E};
 
 // matplotlib's viridis (CC0), every 4th of its 256 entries, plus the last one.
 constexpr unsigned char kViridis[65][3] = {
@@ -90,7 +84,9 @@ QString num(double x) { return QString::number(x, 'g', 4); }
 
 QRgb ScatterMap::categoryColor(int c) {
   if (c < 0) return kMissingColor;
-  return kPalette[c % 20];
+  // The same palette as the charts (scanpy's default_20), so a category has one colour in the
+  // map's legend and in the composition bars.
+  return uce::views::categoryColor(c).rgb();
 }
 
 QRgb ScatterMap::viridis(double t) {
