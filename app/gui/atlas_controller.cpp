@@ -17,6 +17,7 @@
 #include <sstream>
 #include <thread>
 
+#include "uce/core/text.h"
 #include "uce/core/analysis/umap.h"
 #include "uce/core/atomic_file.h"
 #include "uce/core/error.h"
@@ -38,32 +39,6 @@ std::string readFile(const std::string& path, const char* what) {
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-// RFC 4180 fields of one line (cells.csv never holds line breaks inside a field).
-std::vector<std::string> csvSplit(const std::string& line) {
-  std::vector<std::string> out(1);
-  bool quoted = false;
-  for (size_t i = 0; i < line.size(); ++i) {
-    const char c = line[i];
-    if (quoted) {
-      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
-        out.back() += '"';
-        ++i;
-      } else if (c == '"') {
-        quoted = false;
-      } else {
-        out.back() += c;
-      }
-    } else if (c == '"') {
-      quoted = true;
-    } else if (c == ',') {
-      out.emplace_back();
-    } else if (c != '\r') {
-      out.back() += c;
-    }
-  }
-  return out;
 }
 
 bool finiteRow(const float* p, int64_t dim) {
@@ -135,19 +110,6 @@ struct SourceRows {
   std::vector<std::string> labels, groups;
 };
 
-std::vector<std::string> columnText(const Dataset& ds, const std::string& col) {
-  const Column* c = ds.obs().find(col);
-  if (!c) {
-    std::string have;
-    for (const auto& cc : ds.obs().columns) have += (have.empty() ? "" : ", ") + cc.name;
-    fail(ErrorKind::InvalidArgument, ds.path(),
-         "obs has no column '" + col + "' (columns: " + (have.empty() ? "none" : have) + ")");
-  }
-  std::vector<std::string> v(static_cast<size_t>(ds.cells()));
-  for (size_t i = 0; i < v.size(); ++i) v[i] = c->valueAsString(i);
-  return v;
-}
-
 SourceRows loadSource(const CentroidSource& src, const std::string& rep, const AtlasData* atlas) {
   SourceRows out;
   const std::string label = s(src.label), group = s(src.group);
@@ -177,38 +139,16 @@ SourceRows loadSource(const CentroidSource& src, const std::string& rep, const A
     return out;
   }
   if (src.files.isEmpty()) fail(ErrorKind::InvalidArgument, "", "choose at least one file for the centroids");
-  std::string firstModelFile;
-  for (const QString& qp : src.files) {
-    const std::string p = s(qp);
-    auto ds = openDataset(p);
-    requireObsm(*ds, rep);
-    DenseMatrix m = ds->readObsm(rep);
-    if (out.dim == 0) out.dim = m.cols;
-    if (m.cols != out.dim)
-      fail(ErrorKind::Shape, p, "obsm['" + rep + "'] has " + std::to_string(m.cols) + " columns but " +
-                                    s(src.files[0]) + " has " + std::to_string(out.dim) +
-                                    ": embedded with different models");
-    const std::string model = modelOf(*ds);
-    if (!model.empty()) {
-      if (out.model.empty()) {
-        out.model = model;
-        firstModelFile = p;
-      } else if (model != out.model) {
-        fail(ErrorKind::InvalidArgument, p, "was embedded with another model than " + firstModelFile +
-                                                " (uns uce/model_sha256 differs): centroids across models are "
-                                                "not comparable");
-      }
-    }
-    auto l = columnText(*ds, label);
-    out.labels.insert(out.labels.end(), l.begin(), l.end());
-    if (!group.empty()) {
-      auto g = columnText(*ds, group);
-      out.groups.insert(out.groups.end(), g.begin(), g.end());
-    }
-    out.x.insert(out.x.end(), m.data.begin(), m.data.end());
-    out.n += m.rows;
-    out.name += (out.name.empty() ? "" : "+") + fs::path(p).stem().string();
-  }
+  std::vector<std::string> paths;
+  for (const QString& p : src.files) paths.push_back(s(p));
+  LabelledEmbeddings le = loadLabelledEmbeddings(paths, rep, label, group);
+  out.name = std::move(le.name);
+  out.model = std::move(le.model);
+  out.x = std::move(le.x);
+  out.n = le.n;
+  out.dim = le.dim;
+  out.labels = std::move(le.labels);
+  out.groups = std::move(le.groups);
   return out;
 }
 

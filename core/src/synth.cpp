@@ -1,5 +1,6 @@
 // The synthetic world: cell-type and tissue tables, gene selection for human and mouse, gene
 // programs, calibration of sparsity, and the contents of the asset bundle.
+#include "uce/core/text.h"
 #include "uce/core/synth.h"
 
 #include <algorithm>
@@ -161,14 +162,8 @@ std::string trim(const std::string& s) {
 }
 
 std::vector<std::string> splitCsv(const std::string& line) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  for (;;) {
-    size_t comma = line.find(',', start);
-    out.push_back(trim(line.substr(start, comma == std::string::npos ? std::string::npos : comma - start)));
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
+  std::vector<std::string> out = csvSplit(line);
+  for (auto& f : out) f = trim(f);
   return out;
 }
 

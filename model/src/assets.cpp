@@ -33,30 +33,6 @@ const std::map<std::string, std::string>& releaseEmbeddingFiles() {
 
 namespace {
 
-// One CSV record with RFC 4180 quoting.
-std::vector<std::string> splitCsv(const std::string& line) {
-  std::vector<std::string> out;
-  std::string cur;
-  bool quoted = false;
-  for (size_t i = 0; i < line.size(); ++i) {
-    char c = line[i];
-    if (quoted) {
-      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') { cur += '"'; ++i; }
-      else if (c == '"') quoted = false;
-      else cur += c;
-    } else if (c == '"') {
-      quoted = true;
-    } else if (c == ',') {
-      out.push_back(cur);
-      cur.clear();
-    } else if (c != '\r') {
-      cur += c;
-    }
-  }
-  out.push_back(cur);
-  return out;
-}
-
 // Minimal reader for the flat fields of our manifest.json: "key": number / "key": "string".
 bool jsonNumber(const std::string& text, const std::string& key, int64_t& out) {
   size_t p = text.find("\"" + key + "\"");
@@ -98,12 +74,12 @@ CsvTable readCsv(const std::string& path) {
   std::string line;
   if (!std::getline(in, line)) uce::fail(uce::ErrorKind::Format, path, "file is empty");
   if (line.size() >= 3 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line.erase(0, 3);  // UTF-8 BOM
-  t.header = splitCsv(line);
+  t.header = csvSplit(line);
   int64_t lineNo = 1;
   while (std::getline(in, line)) {
     ++lineNo;
     if (line.empty() || line == "\r") continue;
-    auto f = splitCsv(line);
+    auto f = csvSplit(line);
     if (f.size() < t.header.size())
       uce::fail(uce::ErrorKind::Format, path, "line " + std::to_string(lineNo) + " has " + std::to_string(f.size()) +
                                                   " fields, the header " + std::to_string(t.header.size()));
@@ -207,7 +183,7 @@ AssetBundle::AssetBundle(std::string dir) : dir_(std::move(dir)) {
   std::ifstream in(chromPath);
   std::string line;
   if (!std::getline(in, line)) uce::fail(uce::ErrorKind::Format, chromPath, "file is empty");
-  auto header = splitCsv(line);
+  auto header = csvSplit(line);
   auto col = [&](const std::string& name) {
     auto it = std::find(header.begin(), header.end(), name);
     if (it == header.end())
@@ -223,7 +199,7 @@ AssetBundle::AssetBundle(std::string dir) : dir_(std::move(dir)) {
   while (std::getline(in, line)) {
     ++lineNo;
     if (line.empty() || line == "\r") continue;
-    auto f = splitCsv(line);
+    auto f = csvSplit(line);
     if (f.size() <= need)
       uce::fail(uce::ErrorKind::Format, chromPath, "line " + std::to_string(lineNo) + " has too few fields");
     Row r;

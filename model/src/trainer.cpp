@@ -18,6 +18,7 @@
 #include <thread>
 #include <unistd.h>
 
+#include "uce/core/text.h"
 #include "uce/core/atomic_file.h"
 #include "uce/core/dataset.h"
 #include "autocast.h"
@@ -57,20 +58,10 @@ std::string trim(const std::string& s) {
   return t;
 }
 
+// Corpus CSV fields: RFC 4180, surrounding spaces trimmed ("a.h5ad, human").
 std::vector<std::string> splitCsv(const std::string& line) {
-  std::vector<std::string> out;
-  std::string cur;
-  bool quoted = false;
-  for (char ch : line) {
-    if (ch == '"') quoted = !quoted;
-    if (ch == ',' && !quoted) {
-      out.push_back(trim(cur));
-      cur.clear();
-    } else {
-      cur += ch;
-    }
-  }
-  out.push_back(trim(cur));
+  std::vector<std::string> out = csvSplit(line);
+  for (auto& f : out) f = trim(f);
   return out;
 }
 

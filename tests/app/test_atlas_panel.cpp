@@ -34,11 +34,7 @@ using uce::test::cli;
 
 namespace {
 
-QString shotDir() {
-  QString d = QString(UCE_BINARY_DIR) + "/test-screenshots";
-  QDir().mkpath(d);
-  return d;
-}
+using uce::test::shotDir;
 
 std::vector<std::string> obsText(const QString& path, const char* col) {
   auto ds = uce::openDataset(path.toStdString());

@@ -50,11 +50,7 @@ using uce::views::ScatterMap;
 
 namespace {
 
-QString shotDir() {
-  QString d = QString(UCE_BINARY_DIR) + "/test-screenshots";
-  QDir().mkpath(d);
-  return d;
-}
+using uce::test::shotDir;
 
 bool near(QRgb a, QRgb b, int tol) {
   return std::abs(qRed(a) - qRed(b)) <= tol && std::abs(qGreen(a) - qGreen(b)) <= tol &&

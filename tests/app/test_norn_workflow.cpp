@@ -26,11 +26,7 @@ using namespace uce::gui;
 using uce::test::cli;
 
 namespace {
-QString shotDir() {
-  QString d = QString(UCE_BINARY_DIR) + "/test-screenshots";
-  QDir().mkpath(d);
-  return d;
-}
+using uce::test::shotDir;
 }  // namespace
 
 class TestNornWorkflow : public QObject {

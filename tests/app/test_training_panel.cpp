@@ -29,11 +29,7 @@ using uce::test::cli;
 
 namespace {
 
-QString shotDir() {
-  QString d = QString(UCE_BINARY_DIR) + "/test-screenshots";
-  QDir().mkpath(d);
-  return d;
-}
+using uce::test::shotDir;
 
 // Pixels of `img` inside `r` within `tol` of `rgb`.
 int countColour(const QImage& img, QRect r, QRgb rgb, int tol = 30) {

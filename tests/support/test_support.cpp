@@ -1,11 +1,18 @@
 #include "test_support.h"
 
+#include <QDir>
 #include <QFile>
 #include <QProcess>
 #include <cmath>
 #include <fstream>
 
 namespace uce::test {
+
+QString shotDir() {
+  const QString d = QString(UCE_BINARY_DIR) + "/test-screenshots";
+  QDir().mkpath(d);
+  return d;
+}
 
 int run(const QString& program, const QStringList& args, QString* out, QString* err, int timeoutMs) {
   QProcess p;

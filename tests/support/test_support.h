@@ -16,6 +16,8 @@ int python(const QString& script, QString* out = nullptr, QString* err = nullptr
 int cli(const QStringList& args, QString* out = nullptr, QString* err = nullptr);
 // Path to a file in ../shared/data.
 QString sharedData(const QString& name);
+// Folder for the screenshots GUI tests save (<build>/test-screenshots), created on first use.
+QString shotDir();
 // Whole file as bytes / writes bytes.
 QByteArray readAll(const QString& path);
 void writeAll(const QString& path, const QByteArray& data);

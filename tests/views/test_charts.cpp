@@ -8,6 +8,8 @@
 #include <QTemporaryDir>
 #include <QXmlStreamReader>
 #include <QtTest>
+
+#include "test_support.h"
 #include <cmath>
 #include <map>
 #include <random>
@@ -18,11 +20,7 @@ using namespace uce::views;
 
 namespace {
 
-QString shotDir() {
-  QString d = QString(UCE_BINARY_DIR) + "/test-screenshots";
-  QDir().mkpath(d);
-  return d;
-}
+using uce::test::shotDir;
 
 bool near(QColor a, QColor b, int tol = 12) {
   return std::abs(a.red() - b.red()) <= tol && std::abs(a.green() - b.green()) <= tol &&

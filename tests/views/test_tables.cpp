@@ -7,6 +7,8 @@
 #include <QSignalSpy>
 #include <QTableView>
 #include <QtTest>
+
+#include "test_support.h"
 #include <cmath>
 #include <random>
 
@@ -16,11 +18,7 @@ using namespace uce::views;
 
 namespace {
 
-QString shotDir() {
-  QString d = QString(UCE_BINARY_DIR) + "/test-screenshots";
-  QDir().mkpath(d);
-  return d;
-}
+using uce::test::shotDir;
 
 // 8 cells with a numeric, a text, a categorical and an int column.
 void fillSmall(ObsTableModel& m) {

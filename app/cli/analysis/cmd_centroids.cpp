@@ -38,68 +38,6 @@ const char* kUsage =
     "  linkage matrix (a,b,distance,size); leaf i is row i of <linkage>_leaves.csv (index,name,cells).\n"
     "Files from several models (different uns uce/model_sha256) are refused.";
 
-// Embeddings and labels of one or more files, rows concatenated.
-struct Source {
-  std::string name;  // file stem(s), for the table
-  std::string firstPath;
-  std::string model; // uns uce/model_sha256 ("" when absent)
-  std::vector<float> x;
-  int64_t n = 0, dim = 0;
-  std::vector<std::string> labels, groups;
-};
-
-std::vector<std::string> columnText(const Dataset& ds, const std::string& col) {
-  const Column* c = ds.obs().find(col);
-  if (!c) {
-    std::string have;
-    for (const auto& cc : ds.obs().columns) have += (have.empty() ? "" : ", ") + cc.name;
-    fail(ErrorKind::InvalidArgument, ds.path(), "obs has no column '" + col + "' (columns: " +
-                                                    (have.empty() ? "none" : have) + ")");
-  }
-  std::vector<std::string> v(static_cast<size_t>(ds.cells()));
-  for (size_t i = 0; i < v.size(); ++i) v[i] = c->valueAsString(i);
-  return v;
-}
-
-Source load(const std::vector<std::string>& paths, const std::string& rep, const std::string& label,
-            const std::string& group) {
-  Source s;
-  for (const auto& p : paths) {
-    auto ds = openDataset(p);
-    requireObsm(*ds, rep);
-    DenseMatrix m = ds->readObsm(rep);
-    if (m.rows != ds->cells())
-      fail(ErrorKind::Shape, p, "obsm['" + rep + "'] has " + std::to_string(m.rows) + " rows for " +
-                                    std::to_string(ds->cells()) + " cells");
-    if (s.dim == 0) s.dim = m.cols;
-    if (m.cols != s.dim)
-      fail(ErrorKind::Shape, p, "obsm['" + rep + "'] has " + std::to_string(m.cols) + " columns but " +
-                                    paths[0] + " has " + std::to_string(s.dim) + ": embedded with different models");
-    const auto uns = ds->uns();
-    auto it = uns.find("uce/model_sha256");
-    const std::string model = it == uns.end() ? std::string() : it->second.toString();
-    if (!model.empty()) {
-      if (s.model.empty()) {
-        s.model = model;
-        s.firstPath = p;
-      } else if (model != s.model) {
-        fail(ErrorKind::InvalidArgument, p, "was embedded with another model than " + s.firstPath +
-                                                " (uns uce/model_sha256 differs): centroids across models are "
-                                                "not comparable");
-      }
-    }
-    auto l = columnText(*ds, label);
-    s.labels.insert(s.labels.end(), l.begin(), l.end());
-    if (!group.empty()) {
-      auto g = columnText(*ds, group);
-      s.groups.insert(s.groups.end(), g.begin(), g.end());
-    }
-    s.x.insert(s.x.end(), m.data.begin(), m.data.end());
-    s.n += m.rows;
-    s.name += (s.name.empty() ? "" : "+") + std::filesystem::path(p).stem().string();
-  }
-  return s;
-}
 
 std::string ratio(int64_t hits, int64_t n) {
   char b[64];
@@ -138,14 +76,14 @@ int runCentroids(const Args& args) {
   if (co.minCells < 1) throw Error(ErrorKind::InvalidArgument, "", "--min-cells must be at least 1");
   const Linkage method = parseLinkage(opt.get("method", "average"));
 
-  Source a = load(splitList(opt.get("adata")), rep, label, group);
+  const analysis::LabelledEmbeddings a = analysis::loadLabelledEmbeddings(splitList(opt.get("adata")), rep, label, group);
   const Centroids ca = computeCentroids({a.x.data(), a.n, a.dim}, a.labels, a.groups, co);
   std::printf("%s: %lld centroids (%s%s) from %lld cells\n", a.name.c_str(), static_cast<long long>(ca.size()),
               label.c_str(), group.empty() ? "" : (" x " + group).c_str(), static_cast<long long>(a.n));
 
   std::string csv;
   if (opt.has("adata2")) {
-    Source b = load(splitList(opt.get("adata2")), rep, label, group);
+    const analysis::LabelledEmbeddings b = analysis::loadLabelledEmbeddings(splitList(opt.get("adata2")), rep, label, group);
     if (!a.model.empty() && !b.model.empty() && a.model != b.model)
       fail(ErrorKind::InvalidArgument, b.firstPath, "was embedded with another model than " + a.firstPath +
                                                         " (uns uce/model_sha256 differs): centroids across models "

@@ -93,32 +93,6 @@ std::string readText(const std::string& path, const std::string& what) {
   return ss.str();
 }
 
-// RFC 4180 fields of one CSV line (quotes may not span lines: we never write line breaks).
-std::vector<std::string> csvSplit(const std::string& line) {
-  std::vector<std::string> out(1);
-  bool quoted = false;
-  for (size_t i = 0; i < line.size(); ++i) {
-    const char c = line[i];
-    if (quoted) {
-      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
-        out.back() += '"';
-        ++i;
-      } else if (c == '"') {
-        quoted = false;
-      } else {
-        out.back() += c;
-      }
-    } else if (c == '"') {
-      quoted = true;
-    } else if (c == ',') {
-      out.emplace_back();
-    } else if (c != '\r') {
-      out.back() += c;
-    }
-  }
-  return out;
-}
-
 // One line's text without line breaks (labels with a newline would break cells.csv).
 std::string oneLine(std::string s) {
   for (char& c : s)

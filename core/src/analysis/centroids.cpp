@@ -4,11 +4,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <cstdio>
 #include <limits>
 #include <map>
 #include <utility>
 
+#include "uce/core/dataset.h"
 #include "uce/core/error.h"
 #include "uce/core/text.h"
 
@@ -164,6 +166,59 @@ void appendMatchTable(std::string& csv, const std::string& querySource, const st
     }
     csv += "\n";
   }
+}
+
+static std::vector<std::string> columnText(const Dataset& ds, const std::string& col) {
+  const Column* c = ds.obs().find(col);
+  if (!c) {
+    std::string have;
+    for (const auto& cc : ds.obs().columns) have += (have.empty() ? "" : ", ") + cc.name;
+    fail(ErrorKind::InvalidArgument, ds.path(), "obs has no column '" + col + "' (columns: " +
+                                                    (have.empty() ? "none" : have) + ")");
+  }
+  std::vector<std::string> v(static_cast<size_t>(ds.cells()));
+  for (size_t i = 0; i < v.size(); ++i) v[i] = c->valueAsString(i);
+  return v;
+}
+
+LabelledEmbeddings loadLabelledEmbeddings(const std::vector<std::string>& paths, const std::string& rep,
+                                          const std::string& label, const std::string& group) {
+  LabelledEmbeddings s;
+  for (const auto& p : paths) {
+    auto ds = openDataset(p);
+    requireObsm(*ds, rep);
+    DenseMatrix m = ds->readObsm(rep);
+    if (m.rows != ds->cells())
+      fail(ErrorKind::Shape, p, "obsm['" + rep + "'] has " + std::to_string(m.rows) + " rows for " +
+                                    std::to_string(ds->cells()) + " cells");
+    if (s.dim == 0) s.dim = m.cols;
+    if (m.cols != s.dim)
+      fail(ErrorKind::Shape, p, "obsm['" + rep + "'] has " + std::to_string(m.cols) + " columns but " +
+                                    paths[0] + " has " + std::to_string(s.dim) + ": embedded with different models");
+    const auto uns = ds->uns();
+    auto it = uns.find("uce/model_sha256");
+    const std::string model = it == uns.end() ? std::string() : it->second.toString();
+    if (!model.empty()) {
+      if (s.model.empty()) {
+        s.model = model;
+        s.firstPath = p;
+      } else if (model != s.model) {
+        fail(ErrorKind::InvalidArgument, p, "was embedded with another model than " + s.firstPath +
+                                                " (uns uce/model_sha256 differs): centroids across models are "
+                                                "not comparable");
+      }
+    }
+    auto l = columnText(*ds, label);
+    s.labels.insert(s.labels.end(), l.begin(), l.end());
+    if (!group.empty()) {
+      auto g = columnText(*ds, group);
+      s.groups.insert(s.groups.end(), g.begin(), g.end());
+    }
+    s.x.insert(s.x.end(), m.data.begin(), m.data.end());
+    s.n += m.rows;
+    s.name += (s.name.empty() ? "" : "+") + std::filesystem::path(p).stem().string();
+  }
+  return s;
 }
 
 }  // namespace uce::analysis

@@ -72,4 +72,19 @@ void appendMatchTable(std::string& csv, const std::string& querySource, const st
                       const Centroids& query, const Centroids& reference,
                       const std::vector<CentroidMatch>& matches, int k);
 
+// Embeddings and labels of one or more .h5ad files, rows concatenated: one side (query or
+// reference) of a centroid comparison. Throws uce::Error naming the file when obsm[rep] or a
+// column is missing, the widths differ, or the files were embedded by different models
+// (uns["uce/model_sha256"]).
+struct LabelledEmbeddings {
+  std::string name;       // file stem(s) joined by '+', for tables
+  std::string firstPath;  // the file the model identity came from
+  std::string model;      // uns uce/model_sha256 ("" when absent)
+  std::vector<float> x;   // [n, dim] float32
+  int64_t n = 0, dim = 0;
+  std::vector<std::string> labels, groups;  // [n]; groups empty when no group column
+};
+LabelledEmbeddings loadLabelledEmbeddings(const std::vector<std::string>& paths, const std::string& rep,
+                                          const std::string& label, const std::string& group);
+
 }  // namespace uce::analysis
