@@ -225,6 +225,8 @@ class Workspace : public QObject {
   void exported(uce::gui::DatasetDoc* doc, const QString& path);
 
  private:
+  Job* startDe(DatasetDoc* doc, const QString& name, std::vector<uce::Column> extra, const QString& groupby,
+               const QString& group, const QString& reference, const DeRequest& request);
   bool alive(DatasetDoc* doc) const { return docs_.contains(doc); }
   JobManager* jobs_;
   AppSettings* settings_;

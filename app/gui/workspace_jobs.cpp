@@ -464,13 +464,10 @@ Job* Workspace::cluster(DatasetDoc* doc, const ClusterRequest& r) {
 // ---------------------------------------------------------------------------------------------
 // Differential expression.
 
-Job* Workspace::diffExp(DatasetDoc* doc, const QString& groupby, const QString& group, const QString& reference,
-                        const DeRequest& r) {
-  if (!alive(doc)) return failedJob(jobs_, "DE", ErrorKind::InvalidArgument, "", "the dataset is no longer open");
-  const QString name = QString("DE %1 = %2 vs %3").arg(groupby, group, reference);
-  // The column as the user sees it (it may be an annotation of this session).
-  std::vector<Column> extra;
-  if (const Column* c = doc->column(groupby)) extra.push_back(*c);
+// One DE job: `group` vs `reference` of obs column `groupby`, where `extra` holds columns of
+// this session (annotations, the selection) laid over the file's obs.
+Job* Workspace::startDe(DatasetDoc* doc, const QString& name, std::vector<Column> extra, const QString& groupby,
+                        const QString& group, const QString& reference, const DeRequest& r) {
   const std::string path = doc->path().toStdString();
   auto table = std::make_shared<DeTable>();
   return jobs_->start(
@@ -488,6 +485,16 @@ Job* Workspace::diffExp(DatasetDoc* doc, const QString& groupby, const QString& 
       });
 }
 
+Job* Workspace::diffExp(DatasetDoc* doc, const QString& groupby, const QString& group, const QString& reference,
+                        const DeRequest& r) {
+  if (!alive(doc)) return failedJob(jobs_, "DE", ErrorKind::InvalidArgument, "", "the dataset is no longer open");
+  // The column as the user sees it (it may be an annotation of this session).
+  std::vector<Column> extra;
+  if (const Column* c = doc->column(groupby)) extra.push_back(*c);
+  return startDe(doc, QString("DE %1 = %2 vs %3").arg(groupby, group, reference), std::move(extra), groupby, group,
+                 reference, r);
+}
+
 Job* Workspace::diffExpSelection(DatasetDoc* doc, const std::vector<int64_t>& rows, const DeRequest& r) {
   if (!alive(doc)) return failedJob(jobs_, "DE", ErrorKind::InvalidArgument, "", "the dataset is no longer open");
   const QString name = QString("DE selection (%1 cells) vs rest").arg(rows.size());
@@ -498,20 +505,7 @@ Job* Workspace::diffExpSelection(DatasetDoc* doc, const std::vector<int64_t>& ro
                        QString("the selection holds cell %1, but the dataset has %2 cells").arg(i).arg(doc->cells()));
     labels[static_cast<size_t>(i)] = "selection";
   }
-  const std::vector<Column> extra{Column::makeCategorical("selection", labels)};
-  const std::string path = doc->path().toStdString();
-  auto table = std::make_shared<DeTable>();
-  return jobs_->start(
-      name,
-      [=](JobContext& ctx) {
-        ctx.report(0, 1, "ranking genes");
-        ObsOverlay ds(openDataset(path), extra);
-        *table = tableOf(analysis::rankGenes(ds, deOptions(r, "selection", "selection", "rest")), "selection");
-        ctx.report(1, 1, "done");
-      },
-      [this, doc, table] {
-        if (alive(doc)) Q_EMIT deReady(doc, *table);
-      });
+  return startDe(doc, name, {Column::makeCategorical("selection", labels)}, "selection", "selection", "rest", r);
 }
 
 Job* Workspace::clusterMarkers(DatasetDoc* doc, int topN, const DeRequest& r) {
