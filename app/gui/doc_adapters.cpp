@@ -95,6 +95,8 @@ std::vector<uce::views::DeRow> toDeRows(const DeTable& t) {
     r.log2FoldChange = g.log2fc;
     r.pctIn = g.pctIn;
     r.pctOut = g.pctOut;
+    r.meanIn = g.meanIn;
+    r.meanOut = g.meanOut;
     r.pValue = g.pval;
     r.pAdjusted = g.pvalAdj;
     rows.push_back(r);

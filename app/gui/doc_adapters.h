@@ -32,8 +32,7 @@ struct MapColoring {
 constexpr int kMaxColorCategories = 1000;
 MapColoring coloringOf(const uce::Column& c);
 
-// DE results as the DE table / volcano plot show them (means are not part of the workspace's
-// table: NaN).
+// DE results as the DE table / volcano plot show them.
 std::vector<uce::views::DeRow> toDeRows(const DeTable& t);
 
 // The names a user may type to colour by a gene: var_names, then the gene-symbol column

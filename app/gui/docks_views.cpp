@@ -73,6 +73,8 @@ CellsDock::CellsDock(QWidget* parent) : QDockWidget(tr("Cells"), parent) {
   connect(proxy_, &QAbstractItemModel::layoutChanged, this, &CellsDock::updateCount);
   connect(proxy_, &QAbstractItemModel::rowsInserted, this, &CellsDock::updateCount);
   connect(proxy_, &QAbstractItemModel::rowsRemoved, this, &CellsDock::updateCount);
+  // Large tables are sorted and filtered off the GUI thread; say so while the old order shows.
+  connect(proxy_, &ObsFilterProxy::busyChanged, this, &CellsDock::updateCount);
   updateCount();
 }
 
@@ -127,7 +129,8 @@ void CellsDock::updateCount() {
   count_->setText(tr("%1 cells \u00b7 %2 selected \u00b7 %3 shown")
                       .arg(model_->rows())
                       .arg(model_->selectedRows().size())
-                      .arg(proxy_->rowCount()));
+                      .arg(proxy_->rowCount()) +
+                  (proxy_->isBusy() ? tr(" \u00b7 sorting\u2026") : QString()));
 }
 
 // ---------------------------------------------------------------------------------------------

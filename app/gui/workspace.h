@@ -65,6 +65,7 @@ struct DeGeneRow {
   QString gene;
   double score = 0;         // Wilcoxon z or Welch t; positive = higher in the group
   double pval = 1, pvalAdj = 1, log2fc = 0, pctIn = 0, pctOut = 0;
+  double meanIn = 0, meanOut = 0;  // mean normalised counts per target sum, in group / reference
 };
 
 struct DeTable {

@@ -7,6 +7,7 @@
 #include <QFile>
 #include <QFileInfo>
 #include <QSaveFile>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -176,7 +177,7 @@ DeTable tableOf(const analysis::DeResult& r, const QString& groupby) {
   t.cellsOut = r.cellsOut;
   t.genes.reserve(static_cast<int>(r.genes.size()));
   for (const analysis::DeGene& g : r.genes)
-    t.genes.push_back({q(g.gene), g.statistic, g.pval, g.pvalAdj, g.log2fc, g.pctIn, g.pctOut});
+    t.genes.push_back({q(g.gene), g.statistic, g.pval, g.pvalAdj, g.log2fc, g.pctIn, g.pctOut, g.meanIn, g.meanOut});
   return t;
 }
 
@@ -363,6 +364,27 @@ Job* Workspace::embed(DatasetDoc* doc, const EmbedRequest& r) {
 // ---------------------------------------------------------------------------------------------
 // UMAP and clusters.
 
+namespace {
+
+// The library's progress hook (progress.h) driving a job's bar: the call is part `part` of
+// `parts` equal parts (the 2-D and the 3-D map), counted in thousandths of the job; the stage
+// reads e.g. "2-D map: kNN graph". No rate (thousandths are no unit to show per second); the ETA
+// follows the pace since `start`. Returns false on cancel, which stops the call within about a
+// second (the next block, epoch or build stretch).
+analysis::ProgressFn jobProgress(JobContext& ctx, const QString& label, int part, int parts,
+                                 std::chrono::steady_clock::time_point start) {
+  return [&ctx, label, part, parts, start](const char* stage, double f) {
+    constexpr qint64 kScale = 1000;
+    const double overall = (part + f) / parts;
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double eta = overall >= 0.01 && secs > 1 ? secs * (1 - overall) / overall : -1;
+    const QString text = label.isEmpty() ? QString::fromUtf8(stage) : label + ": " + QString::fromUtf8(stage);
+    return ctx.report(std::llround(overall * kScale), kScale, text, 0, eta);
+  };
+}
+
+}  // namespace
+
 Job* Workspace::computeUmap(DatasetDoc* doc, const UmapRequest& r) {
   if (!alive(doc)) return failedJob(jobs_, "UMAP", ErrorKind::InvalidArgument, "", "the dataset is no longer open");
   const QString name = "UMAP of " + doc->name();
@@ -378,8 +400,10 @@ Job* Workspace::computeUmap(DatasetDoc* doc, const UmapRequest& r) {
       name,
       [=](JobContext& ctx) {
         const int steps = r.also3d ? 2 : 1;
+        const auto start = std::chrono::steady_clock::now();
         for (int step = 0; step < steps; ++step) {
-          ctx.report(step, steps, step == 0 ? "2-D map" : "3-D map");
+          const QString label = step == 0 ? "2-D map" : "3-D map";
+          ctx.report(step * 1000 / steps, 1000, label, 0, -1);
           ctx.checkCancel();
           analysis::UmapOptions o;
           o.dims = step == 0 ? 2 : 3;
@@ -387,6 +411,7 @@ Job* Workspace::computeUmap(DatasetDoc* doc, const UmapRequest& r) {
           o.nNeighbors = r.nNeighbors;
           o.minDist = r.minDist;
           o.nEpochs = r.epochs;
+          o.progress = jobProgress(ctx, label, step, steps, start);
           auto m = std::make_shared<DenseMatrix>();
           m->rows = x->rows;
           m->cols = o.dims;
@@ -398,7 +423,7 @@ Job* Workspace::computeUmap(DatasetDoc* doc, const UmapRequest& r) {
           }
           (step == 0 ? *out2 : *out3) = std::move(m);
         }
-        ctx.report(steps, steps, "done");
+        ctx.report(1000, 1000, "done", 0, 0);
       },
       [this, doc, out2, out3, report, r] {
         if (!alive(doc)) return;
@@ -432,19 +457,21 @@ Job* Workspace::cluster(DatasetDoc* doc, const ClusterRequest& r) {
   return jobs_->start(
       name,
       [=](JobContext& ctx) {
-        ctx.report(0, 1, "Leiden");
+        ctx.report(0, 1000, "kNN graph", 0, -1);
         analysis::ClusterOptions o;
         o.nNeighbors = r.nNeighbors;
         o.leiden.resolution = r.resolution;
         o.leiden.seed = r.seed;
+        o.progress = jobProgress(ctx, QString(), 0, 1, std::chrono::steady_clock::now());
         analysis::Clustering c;
         try {
           c = analysis::clusterEmbedding(viewOf(*x), o, rep.get());
         } catch (const Error& e) {
+          if (e.kind() == ErrorKind::Cancelled) throw;
           fail(e.kind(), file, std::string("obsm['") + r.useRep.toStdString() + "']: " + e.what());
         }
         *col = clusterColumn(r.key.toStdString(), c);
-        ctx.report(1, 1, "done");
+        ctx.report(1000, 1000, "done", 0, 0);
       },
       [this, doc, col, rep, r] {
         if (!alive(doc)) return;

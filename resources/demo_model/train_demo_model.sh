@@ -21,7 +21,7 @@ printf 'path,species\nworld/human_kidney.h5ad,human\nworld/human_lung.h5ad,human
 /usr/bin/time -f "training: %e s wall, %U s user, max RSS %M KiB" \
   "$UCE" train --corpus "$W/corpus.csv" --assets "$W/world/assets" --out "$W/run" "${SHAPE[@]}" \
   --sample-size 256 --batch-size 32 --lr 1e-3 --max-steps 290 --warmup 20 --validate-every 50 --val-cells 256 \
-  --checkpoint-every 100 --threads 2 --seed 1 --quiet
+  --checkpoint-every 100 --threads 2 --seed 1 --quiet ${TRAIN_EXTRA:-}
 "$UCE" init-model --assets "$W/world/assets" --out "$W/random.torch" --layers 4 --d-model 128 --nhead 4 --d-hid 256 \
   --output-dim 128 --seed 1 >/dev/null
 pairs=()

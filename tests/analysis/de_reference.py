@@ -117,6 +117,8 @@ def rank(path, col, group, ref, method, wcol=None, wval=None):
             "log2fc": float(np.log2((norm[inm, j].mean() + 1e-9) / (norm[outm, j].mean() + 1e-9))),
             "pct_in": float((C[inm, j] > 0).mean()),
             "pct_out": float((C[outm, j] > 0).mean()),
+            "mean_in": float(norm[inm, j].mean()),
+            "mean_out": float(norm[outm, j].mean()),
         }
     for gene, q in zip(ad.var_names, bh(pvals)):
         rows[gene]["pval_adj"] = float(q)

@@ -92,6 +92,8 @@ class TestDe : public QObject {
       EXPECT_CLOSE(g.log2fc, w.value("log2fc").toDouble(), name + " log2fc");
       EXPECT_CLOSE(g.pctIn, w.value("pct_in").toDouble(), name + " pct_in");
       EXPECT_CLOSE(g.pctOut, w.value("pct_out").toDouble(), name + " pct_out");
+      EXPECT_CLOSE(g.meanIn, w.value("mean_in").toDouble(), name + " mean_in");
+      EXPECT_CLOSE(g.meanOut, w.value("mean_out").toDouble(), name + " mean_out");
     }
     for (size_t i = 1; i < r.genes.size(); ++i) QVERIFY(r.genes[i - 1].pval <= r.genes[i].pval);
     if (method == DeMethod::Wilcoxon && blockBytes < 1000) QVERIFY(r.passes > 3);
@@ -159,12 +161,12 @@ class TestDe : public QObject {
              0);
     const auto rows = readCsv(out);
     QCOMPARE(rows.size(), size_t(46));
-    QCOMPARE(rows[0].join(','), QString("gene,pval,pval_adj,log2fc,pct_in,pct_out"));
+    QCOMPARE(rows[0].join(','), QString("gene,pval,pval_adj,log2fc,pct_in,pct_out,mean_in,mean_out"));
     const QJsonObject want = ref_.value("rank/alpha/rest/wilcoxon").toObject();
     double prev = 0;
     std::set<QString> seen;
     for (size_t i = 1; i < rows.size(); ++i) {
-      QCOMPARE(rows[i].size(), 6);
+      QCOMPARE(rows[i].size(), 8);
       const QJsonObject w = want.value(rows[i][0]).toObject();
       const double p = rows[i][1].toDouble();
       QVERIFY(p >= prev);
@@ -172,6 +174,9 @@ class TestDe : public QObject {
       if (!w.value("pval").isNull()) EXPECT_CLOSE(p, w.value("pval").toDouble(), rows[i][0]);
       EXPECT_CLOSE(rows[i][2].toDouble(), w.value("pval_adj").toDouble(), rows[i][0]);
       EXPECT_CLOSE(rows[i][3].toDouble(), w.value("log2fc").toDouble(), rows[i][0]);
+      // Trailing group means (normalised counts per 10,000), which log2fc is the ratio of.
+      EXPECT_CLOSE(rows[i][6].toDouble(), w.value("mean_in").toDouble(), rows[i][0]);
+      EXPECT_CLOSE(rows[i][7].toDouble(), w.value("mean_out").toDouble(), rows[i][0]);
       seen.insert(rows[i][0]);
     }
     QCOMPARE(seen.size(), size_t(45));

@@ -1,6 +1,9 @@
 #include "uce/views/table_models.h"
 
 #include <QBrush>
+#include <QEventLoop>
+#include <QThread>
+#include <QTimer>
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -157,7 +160,8 @@ TableColumn TableColumn::makeBools(QString name, std::vector<uint8_t> values) {
 
 // ---- ObsTableModel
 
-ObsTableModel::ObsTableModel(QObject* parent) : QAbstractTableModel(parent) {}
+ObsTableModel::ObsTableModel(QObject* parent)
+    : QAbstractTableModel(parent), rowNames_(std::make_shared<const std::vector<std::string>>()) {}
 
 namespace {
 QString lengthProblem(const TableColumn& c, size_t rows) {
@@ -174,17 +178,17 @@ QString ObsTableModel::setTable(std::vector<std::string> rowNames, std::vector<T
                                 QString indexName) {
   beginResetModel();
   ++revision_;
-  rowNames_ = std::move(rowNames);
+  rowNames_ = std::make_shared<const std::vector<std::string>>(std::move(rowNames));
   indexName_ = std::move(indexName);
   columns_.clear();
   QStringList problems;
   for (TableColumn& c : columns) {
-    QString p = lengthProblem(c, rowNames_.size());
-    if (p.isEmpty()) columns_.push_back(std::move(c));
+    QString p = lengthProblem(c, rowNames_->size());
+    if (p.isEmpty()) columns_.push_back(std::make_shared<const TableColumn>(std::move(c)));
     else problems << p;
   }
   selected_.clear();
-  selectedMask_.assign(rowNames_.size(), 0);
+  selectedMask_.assign(rowNames_->size(), 0);
   endResetModel();
   Q_EMIT selectionChanged();
   return problems.isEmpty() ? QString() : problems.join("; ") + " (left out of the table)";
@@ -194,23 +198,28 @@ void ObsTableModel::clear() { setTable({}, {}, indexName_); }
 
 int ObsTableModel::columnIndex(const QString& name) const {
   for (size_t i = 0; i < columns_.size(); ++i)
-    if (columns_[i].name == name) return static_cast<int>(i) + 1;
+    if (columns_[i]->name == name) return static_cast<int>(i) + 1;
   return -1;
 }
 
 const TableColumn* ObsTableModel::column(int col) const {
   if (col < 1 || col > static_cast<int>(columns_.size())) return nullptr;
-  return &columns_[static_cast<size_t>(col - 1)];
+  return columns_[static_cast<size_t>(col - 1)].get();
+}
+
+std::shared_ptr<const TableColumn> ObsTableModel::sharedColumn(int col) const {
+  if (col < 1 || col > static_cast<int>(columns_.size())) return nullptr;
+  return columns_[static_cast<size_t>(col - 1)];
 }
 
 QStringList ObsTableModel::columnNames() const {
   QStringList names;
-  for (const TableColumn& c : columns_) names << c.name;
+  for (const auto& c : columns_) names << c->name;
   return names;
 }
 
 QString ObsTableModel::setColumn(TableColumn column) {
-  QString p = lengthProblem(column, rowNames_.size());
+  QString p = lengthProblem(column, rowNames_->size());
   if (!p.isEmpty()) return p;
   const int existing = columnIndex(column.name);
   if (existing > 0) {
@@ -219,7 +228,7 @@ QString ObsTableModel::setColumn(TableColumn column) {
     // Rows keep their identity, so persistent indexes stay valid.
     Q_EMIT layoutAboutToBeChanged();
     ++revision_;
-    columns_[static_cast<size_t>(existing - 1)] = std::move(column);
+    columns_[static_cast<size_t>(existing - 1)] = std::make_shared<const TableColumn>(std::move(column));
     Q_EMIT layoutChanged();
     Q_EMIT headerDataChanged(Qt::Horizontal, existing, existing);
     return QString();
@@ -227,7 +236,7 @@ QString ObsTableModel::setColumn(TableColumn column) {
   const int at = columnCount();
   beginInsertColumns(QModelIndex(), at, at);
   ++revision_;
-  columns_.push_back(std::move(column));
+  columns_.push_back(std::make_shared<const TableColumn>(std::move(column)));
   endInsertColumns();
   return QString();
 }
@@ -243,7 +252,7 @@ bool ObsTableModel::removeColumn(const QString& name) {
 }
 
 void ObsTableModel::setSelectedRows(std::vector<int64_t> rows) {
-  const int64_t n = static_cast<int64_t>(rowNames_.size());
+  const int64_t n = static_cast<int64_t>(rowNames_->size());
   rows.erase(std::remove_if(rows.begin(), rows.end(), [n](int64_t r) { return r < 0 || r >= n; }),
              rows.end());
   if (!std::is_sorted(rows.begin(), rows.end())) std::sort(rows.begin(), rows.end());
@@ -261,7 +270,7 @@ void ObsTableModel::setSelectedRows(std::vector<int64_t> rows) {
 }
 
 int ObsTableModel::rowCount(const QModelIndex& parent) const {
-  return parent.isValid() ? 0 : static_cast<int>(rowNames_.size());
+  return parent.isValid() ? 0 : static_cast<int>(rowNames_->size());
 }
 
 int ObsTableModel::columnCount(const QModelIndex& parent) const {
@@ -274,10 +283,10 @@ QVariant ObsTableModel::data(const QModelIndex& index, int role) const {
   switch (role) {
     case Qt::DisplayRole:
     case Qt::ToolTipRole:
-      if (index.column() == 0) return QString::fromStdString(rowNames_[row]);
+      if (index.column() == 0) return QString::fromStdString((*rowNames_)[row]);
       return column(index.column())->text(row);
     case Qt::EditRole: {  // the typed value, for copy / export
-      if (index.column() == 0) return QString::fromStdString(rowNames_[row]);
+      if (index.column() == 0) return QString::fromStdString((*rowNames_)[row]);
       const TableColumn* c = column(index.column());
       if (c->isMissing(row)) return {};
       if (c->kind == TableColumn::Kind::Int) return QVariant::fromValue<qlonglong>(c->ints[row]);
@@ -307,165 +316,618 @@ QVariant ObsTableModel::headerData(int section, Qt::Orientation orientation, int
 
 // ---- ObsFilterProxy
 
-ObsFilterProxy::ObsFilterProxy(QObject* parent) : QSortFilterProxyModel(parent) {}
+namespace detail {
 
-void ObsFilterProxy::setSourceModel(QAbstractItemModel* model) {
-  if (obs_) disconnect(obs_, nullptr, this, nullptr);
-  obs_ = qobject_cast<ObsTableModel*>(model);
-  cacheRevision_ = ~uint64_t(0);
-  QSortFilterProxyModel::setSourceModel(model);
-  if (!obs_) return;
-  connect(obs_, &ObsTableModel::selectionChanged, this, [this] {
-    if (selectedOnly_) refilter();
-  });
-  // A new column can hold the filter text; Qt's proxy does not refilter on column changes.
-  connect(obs_, &QAbstractItemModel::columnsInserted, this, [this] {
-    if (!filterText_.isEmpty() && filterCol_ < 0) refilter();
-  });
-  connect(obs_, &QAbstractItemModel::columnsRemoved, this, [this] {
-    if (!filterText_.isEmpty()) refilter();
-  });
+// What a row order is computed from: a snapshot of the model's data and of the proxy's
+// settings. Column data is shared, not copied: it never changes once set.
+struct OrderJob {
+  size_t rows = 0;
+  std::shared_ptr<const std::vector<std::string>> rowNames;
+  std::vector<std::shared_ptr<const TableColumn>> columns;  // model column c >= 1 at [c - 1]
+  // Filter, when refilter: the selection's rows (sorted) when selectedOnly, text in a column.
+  bool refilter = true;
+  bool selectedOnly = false;
+  std::vector<int64_t> selected;
+  QString text;
+  int filterCol = -1;
+  // The rows to sort, in the order shown, when not refiltering.
+  std::vector<int32_t> shown;
+  int sortColumn = -1;
+  Qt::SortOrder order = Qt::AscendingOrder;
+  std::shared_ptr<const void> keySource;                  // the data of the sort column
+  std::shared_ptr<const std::vector<double>> cachedKeys;  // its sort keys, when known
+
+  int columnCount() const { return static_cast<int>(columns.size()) + 1; }
+  const TableColumn* column(int col) const {
+    return col >= 1 && col < columnCount() ? columns[static_cast<size_t>(col - 1)].get() : nullptr;
+  }
+};
+
+// A finished row order, handed from the worker to the GUI thread.
+struct OrderResult {
+  size_t rows = 0;  // of the model it was computed for
+  bool refiltered = false;
+  std::vector<int32_t> order;  // [shown rows] source row
+  std::shared_ptr<const void> keySource;
+  std::shared_ptr<const std::vector<double>> keys;
+};
+
+}  // namespace detail
+
+namespace {
+
+using detail::OrderJob;
+using detail::OrderResult;
+
+struct Cancelled {};
+
+void checkCancel(const std::atomic<bool>* cancel) {
+  if (cancel && cancel->load(std::memory_order_relaxed)) throw Cancelled{};
 }
 
-void ObsFilterProxy::refilter() {
-  // invalidate() reports one layout change; invalidateRowsFilter() would report every run of
-  // removed rows separately, and views spend O(rows) on each (minutes for a million cells).
-  invalidate();
+// The text filter of a job: whether a row's shown text contains the needle, in one column or any.
+class RowFilter {
+ public:
+  explicit RowFilter(const OrderJob& job) : job_(job) {
+    needleLower_ = job.text.toLower().toStdString();
+    ascii_ = isAscii(needleLower_);
+    // Numbers are shown with digits, sign, point and exponent only; other text cannot match them.
+    couldBeNumber_ = std::all_of(needleLower_.begin(), needleLower_.end(), [](char ch) {
+      return (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' || ch == '+' || ch == 'e';
+    });
+    only_ = job.filterCol >= 0 && job.filterCol < job.columnCount() ? job.filterCol : -1;
+    categoryMatches_.resize(static_cast<size_t>(job.columnCount()));
+    for (int c = 1; c < job.columnCount(); ++c) {
+      const TableColumn* col = job.column(c);
+      if (col->kind != TableColumn::Kind::Categorical || (only_ >= 0 && only_ != c)) continue;
+      auto& match = categoryMatches_[static_cast<size_t>(c)];
+      match.resize(static_cast<size_t>(col->categories.size()));
+      for (qsizetype i = 0; i < col->categories.size(); ++i)
+        match[static_cast<size_t>(i)] = col->categories[i].contains(job.text, Qt::CaseInsensitive);
+    }
+  }
+
+  bool accepts(size_t row) const {
+    if (job_.text.isEmpty()) return true;
+    if (only_ >= 0) return cellMatches(row, only_);
+    for (int c = 0; c < job_.columnCount(); ++c)
+      if (cellMatches(row, c)) return true;
+    return false;
+  }
+
+ private:
+  bool textMatches(const std::string& s) const {
+    if (ascii_) return containsAsciiNoCase(s, needleLower_);
+    return QString::fromStdString(s).contains(job_.text, Qt::CaseInsensitive);
+  }
+
+  bool cellMatches(size_t row, int col) const {
+    if (col == 0) return textMatches((*job_.rowNames)[row]);
+    const TableColumn* c = job_.column(col);
+    switch (c->kind) {
+      case TableColumn::Kind::Categorical: {
+        const int32_t code = c->codes[row];
+        const auto& match = categoryMatches_[static_cast<size_t>(col)];
+        return code >= 0 && static_cast<size_t>(code) < match.size() && match[static_cast<size_t>(code)];
+      }
+      case TableColumn::Kind::String: return textMatches(c->strings[row]);
+      case TableColumn::Kind::Double:
+      case TableColumn::Kind::Int:
+        if (!couldBeNumber_) return false;
+        return c->text(row).contains(job_.text, Qt::CaseInsensitive);
+      default: return c->text(row).contains(job_.text, Qt::CaseInsensitive);
+    }
+  }
+
+  const OrderJob& job_;
+  std::string needleLower_;
+  bool ascii_ = true, couldBeNumber_ = true;
+  int only_ = -1;
+  std::vector<std::vector<uint8_t>> categoryMatches_;  // [model column][category]
+};
+
+std::vector<int32_t> filterRows(const OrderJob& job, const std::atomic<bool>* cancel) {
+  const RowFilter filter(job);
+  std::vector<int32_t> rows;
+  if (job.selectedOnly) {
+    for (size_t i = 0; i < job.selected.size(); ++i) {
+      if ((i & 0xffff) == 0) checkCancel(cancel);
+      const int64_t r = job.selected[i];
+      if (r >= 0 && static_cast<size_t>(r) < job.rows && filter.accepts(static_cast<size_t>(r)))
+        rows.push_back(static_cast<int32_t>(r));
+    }
+    return rows;
+  }
+  if (job.text.isEmpty()) {
+    rows.resize(job.rows);
+    std::iota(rows.begin(), rows.end(), 0);
+    return rows;
+  }
+  for (size_t r = 0; r < job.rows; ++r) {
+    if ((r & 0xffff) == 0) checkCancel(cancel);
+    if (filter.accepts(r)) rows.push_back(static_cast<int32_t>(r));
+  }
+  return rows;
+}
+
+// One sort key per source row of model column `col`: the value for numbers, the rank in natural
+// order of the label for categories, the rank in case-insensitive order for text; NaN = missing.
+std::shared_ptr<const std::vector<double>> sortKeys(const OrderJob& job, int col, const std::atomic<bool>* cancel) {
+  if (job.cachedKeys && job.cachedKeys->size() == job.rows) return job.cachedKeys;
+  const size_t n = job.rows;
+  auto keys = std::make_shared<std::vector<double>>(n, 0.0);
+  std::vector<double>& key = *keys;
+  // Text: rank of each row in case-insensitive order (equal text, equal rank).
+  auto rankBy = [&](auto less) {
+    std::vector<size_t> order(n);
+    std::iota(order.begin(), order.end(), size_t(0));
+    size_t compared = 0;
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+      if ((++compared & 0xfffff) == 0) checkCancel(cancel);
+      return less(a, b);
+    });
+    double rank = 0;
+    for (size_t i = 0; i < n; ++i) {
+      if (i > 0 && less(order[i - 1], order[i])) ++rank;
+      key[order[i]] = rank;
+    }
+  };
+  const TableColumn* c = job.column(col);
+  if (col == 0) {
+    const std::vector<std::string>& names = *job.rowNames;
+    rankBy([&names](size_t a, size_t b) { return lessNoCase(names[a], names[b]); });
+  } else if (c && c->kind == TableColumn::Kind::String) {
+    rankBy([c](size_t a, size_t b) { return lessNoCase(c->strings[a], c->strings[b]); });
+  } else if (c && c->kind == TableColumn::Kind::Categorical) {
+    const int k = static_cast<int>(c->categories.size());
+    std::vector<int32_t> order(static_cast<size_t>(k));
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(),
+                     [c](int32_t a, int32_t b) { return naturalLess(c->categories[a], c->categories[b]); });
+    std::vector<double> rank(static_cast<size_t>(k));
+    for (int i = 0; i < k; ++i) rank[static_cast<size_t>(order[static_cast<size_t>(i)])] = i;
+    for (size_t i = 0; i < n; ++i) {
+      const int32_t code = c->codes[i];
+      key[i] = (code >= 0 && code < k) ? rank[static_cast<size_t>(code)] : NAN;
+    }
+  } else if (c) {
+    for (size_t i = 0; i < n; ++i) key[i] = c->number(i);
+  }
+  return keys;
+}
+
+// The row order of a job: filtered (or the rows shown), then stably sorted.
+std::shared_ptr<OrderResult> computeOrder(const OrderJob& job, const std::atomic<bool>* cancel);
+
+}  // namespace
+
+ObsFilterProxy::ObsFilterProxy(QObject* parent) : QAbstractProxyModel(parent) {
+  pool_.setMaxThreadCount(1);  // one order at a time; a superseded one stops early
+  pool_.setThreadPriority(QThread::LowPriority);
+}
+
+ObsFilterProxy::~ObsFilterProxy() {
+  if (cancel_) cancel_->store(true);
+  pool_.waitForDone();
+}
+
+void ObsFilterProxy::setSourceModel(QAbstractItemModel* model) {
+  beginResetModel();
+  cancelPending();
+  if (sourceModel()) disconnect(sourceModel(), nullptr, this, nullptr);
+  obs_ = qobject_cast<ObsTableModel*>(model);
+  QAbstractProxyModel::setSourceModel(obs_);
+  proxyToSource_.clear();
+  sourceToProxy_.clear();
+  keySource_.reset();
+  keys_.reset();
+  filterDirty_ = false;
+  if (obs_) {
+    setIdentity();
+    // As QAbstractProxyModel does: no signals (the source usually goes with its views and their
+    // owner, which are half destroyed by now), just no rows from here on.
+    connect(obs_, &QObject::destroyed, this, [this] {
+      cancelPending();
+      obs_ = nullptr;
+      proxyToSource_.clear();
+      sourceToProxy_.clear();
+      keySource_.reset();
+      keys_.reset();
+      busy_ = false;
+    });
+    connect(obs_, &QAbstractItemModel::modelAboutToBeReset, this, &ObsFilterProxy::sourceAboutToBeReset);
+    connect(obs_, &QAbstractItemModel::modelReset, this, &ObsFilterProxy::sourceReset);
+    // ObsTableModel replaces everything on a row change; other row changes are taken as a reset.
+    connect(obs_, &QAbstractItemModel::rowsAboutToBeInserted, this, &ObsFilterProxy::sourceAboutToBeReset);
+    connect(obs_, &QAbstractItemModel::rowsInserted, this, &ObsFilterProxy::sourceReset);
+    connect(obs_, &QAbstractItemModel::rowsAboutToBeRemoved, this, &ObsFilterProxy::sourceAboutToBeReset);
+    connect(obs_, &QAbstractItemModel::rowsRemoved, this, &ObsFilterProxy::sourceReset);
+    connect(obs_, &QAbstractItemModel::rowsAboutToBeMoved, this, &ObsFilterProxy::sourceAboutToBeReset);
+    connect(obs_, &QAbstractItemModel::rowsMoved, this, &ObsFilterProxy::sourceReset);
+    connect(obs_, &QAbstractItemModel::dataChanged, this, &ObsFilterProxy::sourceDataChanged);
+    // A layout change of ObsTableModel is a column replaced in place: rows keep their identity,
+    // so the shown order stays valid; what the rows show changed, and the order may have to.
+    connect(obs_, &QAbstractItemModel::layoutChanged, this, [this] {
+      keySource_.reset();
+      keys_.reset();
+      if (rowCount() > 0 && columnCount() > 0)
+        Q_EMIT dataChanged(index(0, 0), index(rowCount() - 1, columnCount() - 1));
+      if (textFilterActive() || sortColumn_ >= 0) schedule(textFilterActive());
+    });
+    connect(obs_, &QAbstractItemModel::headerDataChanged, this,
+            [this](Qt::Orientation orientation, int first, int last) {
+              if (orientation == Qt::Horizontal) Q_EMIT headerDataChanged(orientation, first, last);
+              else if (rowCount() > 0) Q_EMIT headerDataChanged(orientation, 0, rowCount() - 1);
+            });
+    connect(obs_, &QAbstractItemModel::columnsAboutToBeInserted, this,
+            [this](const QModelIndex& parent, int first, int last) {
+              if (!parent.isValid()) beginInsertColumns(QModelIndex(), first, last);
+            });
+    connect(obs_, &QAbstractItemModel::columnsInserted, this, [this](const QModelIndex& parent, int first, int last) {
+      if (parent.isValid()) return;
+      const int k = last - first + 1;
+      if (sortColumn_ >= first) sortColumn_ += k;
+      if (filterCol_ >= first) filterCol_ += k;
+      endInsertColumns();
+      // A new column can hold the filter text.
+      if (textFilterActive() && filterCol_ < 0) schedule(true);
+    });
+    connect(obs_, &QAbstractItemModel::columnsAboutToBeRemoved, this,
+            [this](const QModelIndex& parent, int first, int last) {
+              if (!parent.isValid()) beginRemoveColumns(QModelIndex(), first, last);
+            });
+    connect(obs_, &QAbstractItemModel::columnsRemoved, this, [this](const QModelIndex& parent, int first, int last) {
+      if (parent.isValid()) return;
+      const int k = last - first + 1;
+      // Rows stay in the order shown when their sort column goes; a filtered column, to all columns.
+      if (sortColumn_ >= first && sortColumn_ <= last) sortColumn_ = -1;
+      else if (sortColumn_ > last) sortColumn_ -= k;
+      if (filterCol_ >= first && filterCol_ <= last) filterCol_ = -1;
+      else if (filterCol_ > last) filterCol_ -= k;
+      keySource_.reset();  // may be the removed column's data: let it go
+      keys_.reset();
+      endRemoveColumns();
+      if (textFilterActive()) schedule(true);
+    });
+    connect(obs_, &ObsTableModel::selectionChanged, this, [this] {
+      if (selectedOnly_) schedule(true);
+    });
+  }
+  endResetModel();
+  setBusy(false);
+  if (obs_ && (filterActive() || sortColumn_ >= 0 || sortOrder_ == Qt::DescendingOrder)) schedule(true);
+}
+
+void ObsFilterProxy::sourceAboutToBeReset() {
+  beginResetModel();
+  cancelPending();
+}
+
+void ObsFilterProxy::sourceReset() {
+  keySource_.reset();
+  keys_.reset();
+  if (sortColumn_ >= columnCount()) sortColumn_ = -1;
+  filterDirty_ = filterActive();
+  const bool needOrder = filterActive() || sortColumn_ >= 0 || sortOrder_ == Qt::DescendingOrder;
+  bool later = false;
+  if (!needOrder) {
+    setIdentity();
+  } else if (obs_->rows() <= syncLimit_) {
+    const std::shared_ptr<OrderResult> r = computeOrder(makeJob(true), nullptr);
+    if (r->keys) {
+      keySource_ = r->keySource;
+      keys_ = r->keys;
+    }
+    setMapping(std::move(r->order));
+    filterDirty_ = false;
+  } else if (filterActive()) {
+    setMapping({});  // no rows until the filter has run: none shown that it would hide
+    later = true;
+  } else {
+    setIdentity();  // every row, in source order, until sorted
+    later = true;
+  }
+  endResetModel();
+  if (later) schedule(filterDirty_);
+  else setBusy(false);
+}
+
+void ObsFilterProxy::sourceDataChanged(const QModelIndex& topLeft, const QModelIndex& bottomRight,
+                                       const QList<int>& roles) {
+  if (!topLeft.isValid() || !bottomRight.isValid()) return;
+  const int left = topLeft.column(), right = bottomRight.column();
+  // The rows are spread over the shown order: report the whole span of columns (views repaint
+  // what they show).
+  if (rowCount() > 0) Q_EMIT dataChanged(index(0, left), index(rowCount() - 1, right), roles);
+  const bool shownTextChanged = roles.isEmpty() || roles.contains(Qt::DisplayRole) || roles.contains(Qt::EditRole);
+  if (!shownTextChanged) return;
+  keySource_.reset();  // changed in place: cached keys may be stale
+  keys_.reset();
+  const bool refilter = textFilterActive();
+  if (refilter || (sortColumn_ >= left && sortColumn_ <= right)) schedule(refilter);
 }
 
 void ObsFilterProxy::setFilterText(const QString& text, int column) {
+  if (text == filterText_ && column == filterCol_) return;
   filterText_ = text;
   filterCol_ = column;
-  needleLower_ = text.toLower().toStdString();
-  // Numbers are shown with digits, sign, point and exponent only; other text cannot match them.
-  needleCouldBeNumber_ = std::all_of(needleLower_.begin(), needleLower_.end(), [](char ch) {
-    return (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' || ch == '+' || ch == 'e';
-  });
-  refilter();
+  schedule(true);
 }
 
 void ObsFilterProxy::setShowSelectedOnly(bool on) {
   if (on == selectedOnly_) return;
   selectedOnly_ = on;
-  refilter();
+  schedule(true);
 }
 
-void ObsFilterProxy::refreshCaches() const {
-  if (!obs_ || (cacheRevision_ == obs_->revision() && cacheNeedle_ == needleLower_)) return;
-  const int cols = obs_->columnCount();
-  categoryMatches_.assign(static_cast<size_t>(cols), {});
-  categoryRank_.assign(static_cast<size_t>(cols), {});
-  const QString needle = filterText_;
-  for (int c = 1; c < cols; ++c) {
-    const TableColumn* col = obs_->column(c);
-    if (col->kind != TableColumn::Kind::Categorical) continue;
-    const int k = static_cast<int>(col->categories.size());
-    auto& match = categoryMatches_[static_cast<size_t>(c)];
-    match.resize(static_cast<size_t>(k));
-    for (int i = 0; i < k; ++i)
-      match[static_cast<size_t>(i)] = col->categories[i].contains(needle, Qt::CaseInsensitive);
-    std::vector<int32_t> order(static_cast<size_t>(k));
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [col](int32_t a, int32_t b) {
-      return naturalLess(col->categories[a], col->categories[b]);
-    });
-    auto& rank = categoryRank_[static_cast<size_t>(c)];
-    rank.resize(static_cast<size_t>(k));
-    for (int i = 0; i < k; ++i) rank[static_cast<size_t>(order[static_cast<size_t>(i)])] = i;
-  }
-  cacheRevision_ = obs_->revision();
-  cacheNeedle_ = needleLower_;
+void ObsFilterProxy::sort(int column, Qt::SortOrder order) {
+  if (column >= columnCount()) column = -1;
+  sortColumn_ = column < 0 ? -1 : column;
+  sortOrder_ = order;
+  schedule(false);
 }
 
-bool ObsFilterProxy::cellMatches(size_t row, int col) const {
-  if (col == 0) {
-    const std::string& name = obs_->rowName(row);
-    if (isAscii(needleLower_)) return containsAsciiNoCase(name, needleLower_);
-    return QString::fromStdString(name).contains(filterText_, Qt::CaseInsensitive);
+detail::OrderJob ObsFilterProxy::makeJob(bool refilter) const {
+  detail::OrderJob job;
+  job.rows = obs_->rows();
+  job.rowNames = obs_->sharedRowNames();
+  for (int c = 1; c < obs_->columnCount(); ++c) job.columns.push_back(obs_->sharedColumn(c));
+  job.refilter = refilter;
+  if (refilter) {
+    job.selectedOnly = selectedOnly_;
+    if (selectedOnly_) job.selected = obs_->selectedRows();
+    job.text = filterText_;
+    job.filterCol = filterCol_;
+  } else {
+    job.shown = proxyToSource_;
   }
-  const TableColumn* c = obs_->column(col);
-  if (!c) return false;
-  switch (c->kind) {
-    case TableColumn::Kind::Categorical: {
-      const int32_t code = c->codes[row];
-      const auto& match = categoryMatches_[static_cast<size_t>(col)];
-      return code >= 0 && static_cast<size_t>(code) < match.size() && match[static_cast<size_t>(code)];
+  job.sortColumn = sortColumn_ < job.columnCount() ? sortColumn_ : -1;
+  job.order = sortOrder_;
+  if (job.sortColumn == 0) job.keySource = job.rowNames;
+  else if (job.sortColumn > 0) job.keySource = job.columns[static_cast<size_t>(job.sortColumn - 1)];
+  if (job.keySource && job.keySource == keySource_) job.cachedKeys = keys_;
+  return job;
+}
+
+void ObsFilterProxy::cancelPending() {
+  ++generation_;
+  if (cancel_) cancel_->store(true);
+  cancel_.reset();
+}
+
+void ObsFilterProxy::schedule(bool refilter) {
+  cancelPending();
+  if (!obs_) {
+    setBusy(false);
+    return;
+  }
+  if (refilter) filterDirty_ = true;
+  OrderJob job = makeJob(filterDirty_);
+  const uint64_t generation = generation_;
+  if (obs_->rows() <= syncLimit_) {
+    finish(generation, computeOrder(job, nullptr));
+    return;
+  }
+  auto cancel = std::make_shared<std::atomic<bool>>(false);
+  cancel_ = cancel;
+  setBusy(true);
+  pool_.start([this, generation, cancel, job = std::move(job)] {
+    std::shared_ptr<OrderResult> result;
+    try {
+      result = computeOrder(job, cancel.get());
+    } catch (const Cancelled&) {
+      return;  // superseded: the newer job reports
+    } catch (const std::exception& e) {
+      qWarning("cell table: could not sort or filter %zu rows: %s", job.rows, e.what());
     }
-    case TableColumn::Kind::String:
-      if (isAscii(needleLower_)) return containsAsciiNoCase(c->strings[row], needleLower_);
-      return QString::fromStdString(c->strings[row]).contains(filterText_, Qt::CaseInsensitive);
-    case TableColumn::Kind::Double:
-    case TableColumn::Kind::Int:
-      if (!needleCouldBeNumber_) return false;
-      return c->text(row).contains(filterText_, Qt::CaseInsensitive);
-    default:
-      return c->text(row).contains(filterText_, Qt::CaseInsensitive);
-  }
+    // Runs on the GUI thread; dropped there if superseded meanwhile (and with this object).
+    QMetaObject::invokeMethod(this, [this, generation, result] { finish(generation, result); }, Qt::QueuedConnection);
+  });
 }
 
-bool ObsFilterProxy::filterAcceptsRow(int sourceRow, const QModelIndex& sourceParent) const {
-  if (!obs_) return QSortFilterProxyModel::filterAcceptsRow(sourceRow, sourceParent);
-  const size_t row = static_cast<size_t>(sourceRow);
-  if (selectedOnly_ && !obs_->isSelected(row)) return false;
-  if (filterText_.isEmpty()) return true;
-  refreshCaches();
-  if (filterCol_ >= 0 && filterCol_ < obs_->columnCount()) return cellMatches(row, filterCol_);
-  for (int c = 0; c < obs_->columnCount(); ++c)
-    if (cellMatches(row, c)) return true;
-  return false;
-}
-
-const std::vector<double>& ObsFilterProxy::sortKeys(int col) const {
-  if (sortKeyColumn_ == col && sortKeyRevision_ == obs_->revision()) return sortKey_;
-  const size_t n = obs_->rows();
-  sortKey_.assign(n, 0.0);
-  // Text: rank of each row in case-insensitive order (equal text, equal rank).
-  auto rankBy = [this, n](auto less) {
-    std::vector<size_t> order(n);
-    std::iota(order.begin(), order.end(), size_t(0));
-    std::stable_sort(order.begin(), order.end(), less);
-    double rank = 0;
-    for (size_t i = 0; i < n; ++i) {
-      if (i > 0 && less(order[i - 1], order[i])) ++rank;
-      sortKey_[order[i]] = rank;
+void ObsFilterProxy::finish(uint64_t generation, const std::shared_ptr<OrderResult>& result) {
+  if (generation != generation_) return;  // superseded
+  cancel_.reset();
+  if (result && obs_ && result->rows == obs_->rows()) {
+    if (result->keys) {
+      keySource_ = result->keySource;
+      keys_ = result->keys;
     }
-  };
-  const TableColumn* c = obs_->column(col);
-  if (col == 0) {
-    rankBy([this](size_t a, size_t b) { return lessNoCase(obs_->rowName(a), obs_->rowName(b)); });
-  } else if (c && c->kind == TableColumn::Kind::String) {
-    rankBy([c](size_t a, size_t b) { return lessNoCase(c->strings[a], c->strings[b]); });
-  } else if (c && c->kind == TableColumn::Kind::Categorical) {
-    refreshCaches();
-    const auto& rank = categoryRank_[static_cast<size_t>(col)];
-    for (size_t i = 0; i < n; ++i) {
-      const int32_t code = c->codes[i];
-      sortKey_[i] = (code >= 0 && static_cast<size_t>(code) < rank.size()) ? rank[static_cast<size_t>(code)] : NAN;
-    }
-  } else if (c) {
-    for (size_t i = 0; i < n; ++i) sortKey_[i] = c->number(i);
+    if (result->refiltered) filterDirty_ = false;
+    applyOrder(std::move(result->order), !result->refiltered);
   }
-  sortKeyColumn_ = col;
-  sortKeyRevision_ = obs_->revision();
-  return sortKey_;
+  setBusy(false);
 }
 
-bool ObsFilterProxy::lessThan(const QModelIndex& left, const QModelIndex& right) const {
-  if (!obs_) return QSortFilterProxyModel::lessThan(left, right);
-  const int col = left.column();
-  if (col < 0 || col >= obs_->columnCount()) return false;
-  const std::vector<double>& key = sortKeys(col);
-  // NaN = missing, first in ascending order.
-  return lessWithNan(key[static_cast<size_t>(left.row())], key[static_cast<size_t>(right.row())]);
+void ObsFilterProxy::setBusy(bool busy) {
+  if (busy == busy_) return;
+  busy_ = busy;
+  Q_EMIT busyChanged(busy);
+}
+
+bool ObsFilterProxy::waitForIdle(int timeoutMs) {
+  if (!busy_) return true;
+  QEventLoop loop;
+  connect(this, &ObsFilterProxy::busyChanged, &loop, [&loop](bool busy) {
+    if (!busy) loop.quit();
+  });
+  QTimer timer;
+  timer.setSingleShot(true);
+  connect(&timer, &QTimer::timeout, &loop, &QEventLoop::quit);
+  timer.start(timeoutMs);
+  loop.exec();
+  return !busy_;
+}
+
+void ObsFilterProxy::setMapping(std::vector<int32_t> order) {
+  proxyToSource_ = std::move(order);
+  sourceToProxy_.assign(obs_ ? obs_->rows() : 0, -1);
+  for (size_t i = 0; i < proxyToSource_.size(); ++i)
+    sourceToProxy_[static_cast<size_t>(proxyToSource_[i])] = static_cast<int32_t>(i);
+}
+
+void ObsFilterProxy::setIdentity() {
+  std::vector<int32_t> order(obs_ ? obs_->rows() : 0);
+  std::iota(order.begin(), order.end(), 0);
+  setMapping(std::move(order));
+}
+
+void ObsFilterProxy::applyOrder(std::vector<int32_t> order, bool sortOnly) {
+  // A sort moves rows only; a filter also hides and shows rows (as QSortFilterProxyModel's
+  // invalidate(): one layout change, not a removal per run of rows).
+  const auto hint = sortOnly ? QAbstractItemModel::VerticalSortHint : QAbstractItemModel::NoLayoutChangeHint;
+  Q_EMIT layoutAboutToBeChanged({}, hint);
+  const QModelIndexList from = persistentIndexList();
+  std::vector<int32_t> sourceOf(static_cast<size_t>(from.size()), -1);
+  for (qsizetype i = 0; i < from.size(); ++i) {
+    const int row = from[i].row();
+    if (row >= 0 && static_cast<size_t>(row) < proxyToSource_.size())
+      sourceOf[static_cast<size_t>(i)] = proxyToSource_[static_cast<size_t>(row)];
+  }
+  setMapping(std::move(order));
+  QModelIndexList to;
+  to.reserve(from.size());
+  for (qsizetype i = 0; i < from.size(); ++i) {
+    const int32_t src = sourceOf[static_cast<size_t>(i)];
+    const int32_t row = src >= 0 && static_cast<size_t>(src) < sourceToProxy_.size()
+                            ? sourceToProxy_[static_cast<size_t>(src)]
+                            : -1;
+    to << (row >= 0 ? index(row, from[i].column()) : QModelIndex());
+  }
+  changePersistentIndexList(from, to);
+  Q_EMIT layoutChanged({}, hint);
+}
+
+namespace {
+
+std::shared_ptr<OrderResult> computeOrder(const OrderJob& job, const std::atomic<bool>* cancel) {
+  auto result = std::make_shared<OrderResult>();
+  result->rows = job.rows;
+  result->refiltered = job.refilter;
+  std::vector<int32_t> rows = job.refilter ? filterRows(job, cancel) : job.shown;
+  checkCancel(cancel);
+  const bool asc = job.order == Qt::AscendingOrder;
+  if (job.sortColumn >= 0) {
+    result->keys = sortKeys(job, job.sortColumn, cancel);
+    result->keySource = job.keySource;
+    checkCancel(cancel);
+    const std::vector<double>& key = *result->keys;
+    // Key and row side by side: the sort reads memory in order.
+    std::vector<std::pair<double, int32_t>> keyed;
+    keyed.reserve(rows.size());
+    for (int32_t r : rows) keyed.emplace_back(key[static_cast<size_t>(r)], r);
+    // Missing (NaN) first in ascending order, last in descending; ties keep their order.
+    if (asc)
+      std::stable_sort(keyed.begin(), keyed.end(), [](const auto& a, const auto& b) { return lessWithNan(a.first, b.first); });
+    else
+      std::stable_sort(keyed.begin(), keyed.end(), [](const auto& a, const auto& b) { return lessWithNan(b.first, a.first); });
+    for (size_t i = 0; i < rows.size(); ++i) rows[i] = keyed[i].second;
+  } else if (asc) {
+    std::sort(rows.begin(), rows.end());
+  } else {
+    std::sort(rows.begin(), rows.end(), std::greater<int32_t>());
+  }
+  result->order = std::move(rows);
+  return result;
+}
+
+}  // namespace
+
+QModelIndex ObsFilterProxy::mapToSource(const QModelIndex& proxyIndex) const {
+  if (!obs_ || !proxyIndex.isValid() || proxyIndex.model() != this) return {};
+  const int row = proxyIndex.row();
+  if (row < 0 || static_cast<size_t>(row) >= proxyToSource_.size()) return {};
+  return obs_->index(proxyToSource_[static_cast<size_t>(row)], proxyIndex.column());
+}
+
+QModelIndex ObsFilterProxy::mapFromSource(const QModelIndex& sourceIndex) const {
+  if (!obs_ || !sourceIndex.isValid() || sourceIndex.model() != obs_) return {};
+  const int row = sourceIndex.row();
+  if (row < 0 || static_cast<size_t>(row) >= sourceToProxy_.size()) return {};
+  const int32_t shown = sourceToProxy_[static_cast<size_t>(row)];
+  return shown < 0 ? QModelIndex() : index(shown, sourceIndex.column());
+}
+
+namespace {
+
+// Consecutive rows (sorted, unique) as ranges over columns left..right of `model`.
+QItemSelection rowRuns(const QAbstractItemModel* model, std::vector<int32_t> rows, int left, int right) {
+  std::sort(rows.begin(), rows.end());
+  rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+  QItemSelection out;
+  for (size_t i = 0; i < rows.size();) {
+    size_t j = i;
+    while (j + 1 < rows.size() && rows[j + 1] == rows[j] + 1) ++j;
+    out.append(QItemSelectionRange(model->index(rows[i], left), model->index(rows[j], right)));
+    i = j + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+QItemSelection ObsFilterProxy::mapSelectionToSource(const QItemSelection& proxySelection) const {
+  QItemSelection out;
+  if (!obs_) return out;
+  for (const QItemSelectionRange& range : proxySelection) {
+    if (range.model() != this) continue;
+    std::vector<int32_t> rows;
+    for (int r = std::max(0, range.top()); r <= range.bottom() && static_cast<size_t>(r) < proxyToSource_.size(); ++r)
+      rows.push_back(proxyToSource_[static_cast<size_t>(r)]);
+    out.merge(rowRuns(obs_, std::move(rows), range.left(), range.right()), QItemSelectionModel::Select);
+  }
+  return out;
+}
+
+QItemSelection ObsFilterProxy::mapSelectionFromSource(const QItemSelection& sourceSelection) const {
+  QItemSelection out;
+  if (!obs_) return out;
+  for (const QItemSelectionRange& range : sourceSelection) {
+    if (range.model() != obs_) continue;
+    std::vector<int32_t> rows;
+    for (int r = std::max(0, range.top()); r <= range.bottom() && static_cast<size_t>(r) < sourceToProxy_.size(); ++r)
+      if (sourceToProxy_[static_cast<size_t>(r)] >= 0) rows.push_back(sourceToProxy_[static_cast<size_t>(r)]);
+    out.merge(rowRuns(this, std::move(rows), range.left(), range.right()), QItemSelectionModel::Select);
+  }
+  return out;
+}
+
+QModelIndex ObsFilterProxy::index(int row, int column, const QModelIndex& parent) const {
+  if (parent.isValid() || row < 0 || column < 0 || row >= rowCount() || column >= columnCount()) return {};
+  return createIndex(row, column);
+}
+
+QModelIndex ObsFilterProxy::parent(const QModelIndex&) const { return {}; }
+
+QModelIndex ObsFilterProxy::sibling(int row, int column, const QModelIndex& idx) const {
+  return idx.isValid() ? index(row, column) : QModelIndex();
+}
+
+bool ObsFilterProxy::hasChildren(const QModelIndex& parent) const {
+  return !parent.isValid() && rowCount() > 0 && columnCount() > 0;
+}
+
+int ObsFilterProxy::rowCount(const QModelIndex& parent) const {
+  return parent.isValid() ? 0 : static_cast<int>(proxyToSource_.size());
+}
+
+int ObsFilterProxy::columnCount(const QModelIndex& parent) const {
+  return parent.isValid() || !obs_ ? 0 : obs_->columnCount();
+}
+
+QVariant ObsFilterProxy::headerData(int section, Qt::Orientation orientation, int role) const {
+  if (!obs_) return {};
+  if (orientation == Qt::Horizontal) return obs_->headerData(section, orientation, role);
+  // Rows are labelled as in the source (the cell's position in the file), as QSortFilterProxyModel does.
+  if (section < 0 || static_cast<size_t>(section) >= proxyToSource_.size()) return {};
+  return obs_->headerData(proxyToSource_[static_cast<size_t>(section)], orientation, role);
 }
 
 std::vector<int64_t> ObsFilterProxy::sourceRows(const QItemSelection& proxySelection) const {
   std::vector<int64_t> rows;
   for (const QItemSelectionRange& range : proxySelection)
-    for (int r = range.top(); r <= range.bottom(); ++r) {
-      const QModelIndex src = mapToSource(index(r, 0));
-      if (src.isValid()) rows.push_back(src.row());
-    }
+    for (int r = std::max(0, range.top()); r <= range.bottom() && static_cast<size_t>(r) < proxyToSource_.size(); ++r)
+      rows.push_back(proxyToSource_[static_cast<size_t>(r)]);
   std::sort(rows.begin(), rows.end());
   rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
   return rows;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <exception>
 #include <mutex>
 #include <numeric>
 #include <unordered_map>
@@ -22,15 +23,60 @@ void check(igraph_error_t rc, const char* what) {
                                              igraph_strerror(rc));
 }
 
-struct IgraphScope {  // igraph's default RNG and error handler are process-wide
-  IgraphScope() : lock(mutex()) { previous = igraph_set_error_handler(igraph_error_handler_ignore); }
-  ~IgraphScope() { igraph_set_error_handler(previous); }
+// The Leiden call in progress, for igraph's interruption handler (set by IgraphScope). The
+// handler reports progress but never interrupts: igraph 0.10's Leiden returns from its node-moving
+// loop on an interruption with that function's cleanup entries still registered, and igraph then
+// frees them from a stack frame that is gone (a crash). So a cancel is noted, the hook is not
+// called again, and the call throws once the igraph call in progress returns.
+struct LeidenWatch {
+  const ProgressFn* progress = nullptr;
+  double from = 0, to = 1;  // share of the current igraph call
+  double pace = 1;          // node visits for 63% of that share (1 - e^-1): their count is not known
+  int64_t ticks = 0;        // interruption points passed in this call (one per ~10,000 node visits)
+  bool cancelled = false;
+  std::exception_ptr failure;  // thrown by the hook; rethrown once igraph has returned
+
+  // The hook; false = stop. Never throws (igraph is C).
+  bool call(double fraction) {
+    if (cancelled || failure) return false;
+    if (!progress || !*progress) return true;
+    try {
+      cancelled = !(*progress)("Leiden", fraction);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    return !cancelled && !failure;
+  }
+};
+LeidenWatch* gWatch = nullptr;  // guarded by IgraphScope's mutex
+
+igraph_error_t leidenInterruption(void*) {
+  LeidenWatch* w = gWatch;
+  if (!w) return IGRAPH_SUCCESS;
+  ++w->ticks;
+  const double visits = 10000.0 * static_cast<double>(w->ticks);
+  w->call(w->from + (w->to - w->from) * (1.0 - std::exp(-visits / w->pace)));
+  return IGRAPH_SUCCESS;  // never IGRAPH_INTERRUPTED (see LeidenWatch)
+}
+
+struct IgraphScope {  // igraph's default RNG, error and interruption handlers are process-wide
+  explicit IgraphScope(LeidenWatch* watch = nullptr) : lock(mutex()) {
+    previous = igraph_set_error_handler(igraph_error_handler_ignore);
+    gWatch = watch;
+    previousInterruption = igraph_set_interruption_handler(watch ? leidenInterruption : nullptr);
+  }
+  ~IgraphScope() {
+    igraph_set_interruption_handler(previousInterruption);
+    gWatch = nullptr;
+    igraph_set_error_handler(previous);
+  }
   static std::mutex& mutex() {
     static std::mutex m;
     return m;
   }
   std::lock_guard<std::mutex> lock;
   igraph_error_handler_t* previous;
+  igraph_interruption_handler_t* previousInterruption;
 };
 
 }  // namespace
@@ -82,7 +128,14 @@ Clustering leiden(const WeightedGraph& g, const LeidenOptions& o) {
   if (!(o.resolution > 0) || !std::isfinite(o.resolution))
     fail(ErrorKind::InvalidArgument, "", "the resolution must be a positive number (e.g. 1.0), not " +
                                              std::to_string(o.resolution));
-  IgraphScope scope;
+  LeidenWatch watch;
+  watch.progress = &o.progress;
+  watch.pace = 2.0 * static_cast<double>(g.n);  // an iteration visits each node about twice
+  IgraphScope scope(o.progress ? &watch : nullptr);
+  if (!watch.call(0)) {  // cancelled already: nothing of igraph's to clean up
+    if (watch.failure) std::rethrow_exception(watch.failure);
+    fail(ErrorKind::Cancelled, "", "cancelled during Leiden");
+  }
   igraph_vector_int_t edges;
   check(igraph_vector_int_init(&edges, static_cast<igraph_integer_t>(2 * g.from.size())), "edges");
   for (size_t e = 0; e < g.from.size(); ++e) {
@@ -111,8 +164,22 @@ Clustering leiden(const WeightedGraph& g, const LeidenOptions& o) {
       for (int64_t i = 0; i < g.n; ++i) VECTOR(membership)[i] = i;
     } else {
       igraph_rng_seed(igraph_rng_default(), static_cast<igraph_uint_t>(o.seed));
-      rc = igraph_community_leiden(&graph, &weights, &strength, o.resolution / total, o.beta, false,
-                                   o.iterations, &membership, &nClusters, &quality);
+      if (o.iterations <= 0 || !o.progress) {
+        rc = igraph_community_leiden(&graph, &weights, &strength, o.resolution / total, o.beta, false,
+                                     o.iterations, &membership, &nClusters, &quality);
+      } else {
+        // One igraph call per iteration, each from the membership the previous one left (the
+        // first from singletons, as start = false), on the same seeded RNG: igraph's own loop
+        // over iterations does exactly this, so the labels equal those of the single call.
+        for (int it = 0; it < o.iterations && rc == IGRAPH_SUCCESS; ++it) {
+          watch.from = static_cast<double>(it) / o.iterations;
+          watch.to = static_cast<double>(it + 1) / o.iterations;
+          watch.ticks = 0;
+          rc = igraph_community_leiden(&graph, &weights, &strength, o.resolution / total, o.beta, it > 0, 1,
+                                       &membership, &nClusters, &quality);
+          if (rc == IGRAPH_SUCCESS && !watch.call(watch.to)) rc = IGRAPH_INTERRUPTED;
+        }
+      }
     }
   }
   Clustering out;
@@ -124,7 +191,13 @@ Clustering leiden(const WeightedGraph& g, const LeidenOptions& o) {
   igraph_vector_destroy(&strength);
   igraph_vector_destroy(&weights);
   igraph_destroy(&graph);
+  if (watch.failure) std::rethrow_exception(watch.failure);
+  if (watch.cancelled) fail(ErrorKind::Cancelled, "", "cancelled during Leiden");
   check(rc, "Leiden");
+  if (!watch.call(1)) {
+    if (watch.failure) std::rethrow_exception(watch.failure);
+    fail(ErrorKind::Cancelled, "", "cancelled during Leiden");
+  }
   out.clusters = relabelBySize(out.labels);
   out.modularity = quality;
   return out;
@@ -153,9 +226,17 @@ Clustering clusterEmbedding(const MatrixView& x, const ClusterOptions& o, Cluste
   }
   KnnOptions ko = o.knn;
   ko.k = o.nNeighbors;
+  LeidenOptions lo = o.leiden;
+  if (o.progress) {
+    ko.progress = progressSpan(o.progress, 0.0, 0.7);
+    lo.progress = progressSpan(o.progress, 0.75, 1.0);
+  }
   KnnReport kr;
   const KnnGraph g = knnGraph(sub, ko, &kr);
-  Clustering c = leiden(fuzzyConnectivities(g), o.leiden);
+  reportProgress(o.progress, "neighbour weights", 0.7);
+  const WeightedGraph w = fuzzyConnectivities(g);
+  reportProgress(o.progress, "neighbour weights", 0.75);
+  Clustering c = leiden(w, lo);
   Clustering out;
   out.labels.assign(static_cast<size_t>(x.n), -1);
   for (size_t r = 0; r < keep.size(); ++r) out.labels[static_cast<size_t>(keep[r])] = c.labels[r];

@@ -540,10 +540,10 @@ DeResult rankGenes(const Dataset& ds, const DeOptions& o) {
 }
 
 std::string deCsv(const DeResult& r) {
-  std::string s = "gene,pval,pval_adj,log2fc,pct_in,pct_out\n";
+  std::string s = "gene,pval,pval_adj,log2fc,pct_in,pct_out,mean_in,mean_out\n";
   for (const DeGene& g : r.genes)
     s += csvField(g.gene) + "," + fmt(g.pval) + "," + fmt(g.pvalAdj) + "," + fmt(g.log2fc) + "," + fmt(g.pctIn) +
-         "," + fmt(g.pctOut) + "\n";
+         "," + fmt(g.pctOut) + "," + fmt(g.meanIn) + "," + fmt(g.meanOut) + "\n";
   return s;
 }
 

@@ -2,6 +2,8 @@
 
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
+#include <faiss/impl/AuxIndexStructures.h>
+#include <faiss/impl/FaissException.h>
 #include <faiss/utils/distances.h>
 #include <omp.h>
 
@@ -9,8 +11,12 @@
 #include <chrono>
 #include <functional>
 #include <cmath>
+#include <exception>
 #include <memory>
+#include <mutex>
 #include <random>
+#include <thread>
+#include <unordered_map>
 
 #include "uce/core/error.h"
 
@@ -44,27 +50,62 @@ struct ThreadScope {  // FAISS parallelises with OpenMP
 // search(m, queries [m, dim], kk, distances [m, kk], labels [m, kk]): squared L2, nearest first.
 using SearchFn = std::function<void(int64_t, const float*, int, float*, idx_t*)>;
 
-// Searches k + 1 neighbours of `rows` and drops each row's own index.
+// How a search is cut into row blocks: next(done, rows, secondsOfLastBlock) -> rows of the next
+// block. The hook runs after every block, so blocks are kept short (well under a second).
+using BlockPlan = std::function<int64_t(int64_t, int64_t, double)>;
+
+// Exact search: even blocks of about 2^31 multiply-adds of the distance products (well under a
+// second on one core), 40 to 16,384 rows. The split depends on (rows, n, dim) only, never on
+// time, and every block has >= 20 rows: FAISS computes the distances of a block of >= 20 query
+// rows with BLAS, the same for each row whatever the block (below 20 rows it switches to a direct
+// loop whose rounding differs), so the graph does not depend on the blocking either.
+BlockPlan exactPlan(const MatrixView& x) {
+  const double work = static_cast<double>(x.n) * static_cast<double>(x.dim);
+  const int64_t target = static_cast<int64_t>(std::clamp(2147483648.0 / std::max(1.0, work), 40.0, 16384.0));
+  return [target](int64_t done, int64_t rows, double) {
+    const int64_t blocks = (rows + target - 1) / target;
+    const int64_t b = (done * blocks + rows - 1) / rows;  // the block that starts at `done`
+    return rows * (b + 1) / blocks - done;
+  };
+}
+
+// HNSW search: each query is searched on its own, so any blocking gives the same graph; blocks
+// adapt to take about a quarter of a second.
+BlockPlan adaptivePlan() {
+  return [last = int64_t{0}](int64_t, int64_t, double seconds) mutable {
+    if (last == 0) last = 512;
+    else if (seconds > 0) last = std::clamp<int64_t>(static_cast<int64_t>(static_cast<double>(last) * 0.25 / seconds),
+                                                     std::max<int64_t>(64, last / 4), last * 4);
+    else last *= 4;
+    last = std::min<int64_t>(last, 1 << 20);
+    return last;
+  };
+}
+
+// Searches k + 1 neighbours of `rows` and drops each row's own index. progress: fractions of
+// this search, after each block.
 void searchDroppingSelf(const SearchFn& search, const MatrixView& x, const std::vector<int64_t>& rows, int k,
-                        KnnGraph& out) {
-  const int64_t block = 16384;
+                        KnnGraph& out, const BlockPlan& plan, const ProgressFn& progress) {
   const int kk = k + 1;
+  const int64_t total = static_cast<int64_t>(rows.size());
   std::vector<float> q, d;
   std::vector<idx_t> l;
-  for (size_t b0 = 0; b0 < rows.size(); b0 += block) {
-    const size_t b1 = std::min(rows.size(), b0 + static_cast<size_t>(block));
-    const int64_t m = static_cast<int64_t>(b1 - b0);
+  double lastSeconds = 0;
+  for (int64_t b0 = 0; b0 < total;) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const int64_t b1 = std::min(total, b0 + std::max<int64_t>(1, plan(b0, total, lastSeconds)));
+    const int64_t m = b1 - b0;
     q.resize(static_cast<size_t>(m * x.dim));
     for (int64_t r = 0; r < m; ++r)
-      std::copy(x.row(rows[b0 + static_cast<size_t>(r)]), x.row(rows[b0 + static_cast<size_t>(r)]) + x.dim,
+      std::copy(x.row(rows[static_cast<size_t>(b0 + r)]), x.row(rows[static_cast<size_t>(b0 + r)]) + x.dim,
                 q.begin() + r * x.dim);
     d.resize(static_cast<size_t>(m * kk));
     l.resize(static_cast<size_t>(m * kk));
     search(m, q.data(), kk, d.data(), l.data());
     for (int64_t r = 0; r < m; ++r) {
-      const int64_t self = rows[b0 + static_cast<size_t>(r)];
-      int64_t* oi = out.indices.data() + (static_cast<int64_t>(b0) + r) * k;
-      float* od = out.distances.data() + (static_cast<int64_t>(b0) + r) * k;
+      const int64_t self = rows[static_cast<size_t>(b0 + r)];
+      int64_t* oi = out.indices.data() + (b0 + r) * k;
+      float* od = out.distances.data() + (b0 + r) * k;
       int c = 0;
       for (int j = 0; j < kk && c < k; ++j) {
         const idx_t id = l[static_cast<size_t>(r * kk + j)];
@@ -78,6 +119,9 @@ void searchDroppingSelf(const SearchFn& search, const MatrixView& x, const std::
         od[c] = 0.f;
       }
     }
+    b0 = b1;
+    lastSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    reportProgress(progress, "kNN graph", static_cast<double>(b0) / static_cast<double>(total));
   }
 }
 
@@ -103,9 +147,146 @@ SearchFn bruteForce(const MatrixView& x) {
   };
 }
 
+// FAISS polls one process-wide InterruptCallback in its long loops (every few hundred inserts
+// of an HNSW build, on each thread). Ours answers for the builds that registered on the calling
+// thread: inside an OpenMP team that is the master thread (the caller), while every other
+// thread hears "go on". So one job's cancel never stops another's build, and the hook runs on the
+// caller's thread. FAISS calls want_interrupt() under InterruptCallback::lock, which also guards
+// the registry.
+class BuildWatch : public faiss::InterruptCallback {
+ public:
+  using Poll = std::function<bool()>;  // false = stop
+  bool want_interrupt() override {
+    const auto it = polls_.find(std::this_thread::get_id());
+    return it != polls_.end() && !it->second();
+  }
+  // Installed before main() (the pointer is then never written while FAISS reads it) unless the
+  // program installed its own; returns whether ours is the one.
+  static bool installed() {
+    static const bool ours = [] {
+      std::lock_guard<std::mutex> lock(faiss::InterruptCallback::lock);
+      faiss::InterruptCallback* current = faiss::InterruptCallback::instance.get();
+      if (current) return dynamic_cast<BuildWatch*>(current) != nullptr;
+      faiss::InterruptCallback::instance.reset(new BuildWatch);
+      return true;
+    }();
+    return ours;
+  }
+  // Registers `poll` for the calling thread for the scope's lifetime.
+  class Scope {
+   public:
+    explicit Scope(Poll poll) : active_(installed()) {
+      if (!active_) return;
+      std::lock_guard<std::mutex> lock(faiss::InterruptCallback::lock);
+      self()->polls_[std::this_thread::get_id()] = std::move(poll);
+    }
+    ~Scope() {
+      if (!active_) return;
+      std::lock_guard<std::mutex> lock(faiss::InterruptCallback::lock);
+      self()->polls_.erase(std::this_thread::get_id());
+    }
+    Scope(const Scope&) = delete;
+    Scope& operator=(const Scope&) = delete;
+
+   private:
+    static BuildWatch* self() { return static_cast<BuildWatch*>(faiss::InterruptCallback::instance.get()); }
+    bool active_;
+  };
+
+ private:
+  std::unordered_map<std::thread::id, Poll> polls_;
+};
+[[maybe_unused]] const bool kBuildWatchInstalled = BuildWatch::installed();
+
+// Progress of an HNSW build from the master thread's polls. FAISS adds the points level by
+// level, highest first, each level one OpenMP loop (statically scheduled; one thread when it has
+// <= 100 points), and each thread polls at its 0th, p-th, 2p-th ... point, p =
+// get_period_hint(max_level * d * efConstruction) (FAISS 1.7). The master's j-th poll in a level
+// means about (j - 1) * p * threads of its points are in.
+class BuildMeter {
+ public:
+  BuildMeter(const std::vector<int>& levels, int64_t d, int efConstruction, int threads) {
+    int maxLevel = 0;
+    std::vector<int64_t> perLevel;
+    for (int l : levels) {
+      if (l - 1 >= static_cast<int>(perLevel.size())) perLevel.resize(static_cast<size_t>(l), 0);
+      ++perLevel[static_cast<size_t>(l - 1)];
+      maxLevel = std::max(maxLevel, l - 1);
+    }
+    const int64_t period = std::max<int64_t>(1, 100000000 / (static_cast<int64_t>(maxLevel) * d * efConstruction + 1));
+    total_ = static_cast<int64_t>(levels.size());
+    int64_t done = 0, calls = 0;
+    for (int l = static_cast<int>(perLevel.size()) - 1; l >= 0; --l) {
+      const int64_t count = perLevel[static_cast<size_t>(l)];
+      if (count == 0) continue;
+      const int64_t team = count > 100 ? threads : 1;
+      const int64_t mine = (count + team - 1) / team;
+      Region r{calls, done, count, period * team};
+      calls += (mine + period - 1) / period;
+      done += count;
+      regions_.push_back(r);
+    }
+  }
+  // Share of the points inserted, at the master's next poll.
+  double poll() {
+    ++polls_;
+    while (next_ + 1 < regions_.size() && polls_ > regions_[next_ + 1].firstCall) ++next_;
+    if (regions_.empty()) return 0;
+    const Region& r = regions_[next_];
+    const int64_t inside = std::min(r.points, (polls_ - r.firstCall - 1) * r.pointsPerCall);
+    return static_cast<double>(r.pointsBefore + std::max<int64_t>(0, inside)) / static_cast<double>(total_);
+  }
+
+ private:
+  struct Region {
+    int64_t firstCall, pointsBefore, points, pointsPerCall;
+  };
+  std::vector<Region> regions_;
+  size_t next_ = 0;
+  int64_t polls_ = 0, total_ = 1;
+};
+
+// index->add(n, x) with progress and cancel. The point levels are drawn first, exactly as
+// add() draws them (HNSW::random_level from the index's seeded generator; add() then takes them
+// as preset), so the meter knows them; the graph is the one add() alone builds. One add() call:
+// adding in chunks would give another graph (each call shuffles and inserts its points level by
+// level on its own).
+void buildHnsw(faiss::IndexHNSWFlat& index, const MatrixView& x, const ProgressFn& progress) {
+  faiss::HNSW& h = index.hnsw;
+  for (int64_t i = 0; i < x.n; ++i) h.levels.push_back(h.random_level() + 1);
+  if (!progress) {
+    index.add(x.n, x.data);
+    return;
+  }
+  reportProgress(progress, "kNN graph", 0);
+  BuildMeter meter(h.levels, x.dim, h.efConstruction, omp_get_max_threads());
+  bool cancelled = false;
+  std::exception_ptr failure;
+  {
+    BuildWatch::Scope scope([&]() -> bool {
+      if (cancelled || failure) return false;
+      try {
+        cancelled = !progress("kNN graph", meter.poll());
+      } catch (...) {
+        failure = std::current_exception();  // thrown after FAISS has left its OpenMP loop
+      }
+      return !cancelled && !failure;
+    });
+    try {
+      index.add(x.n, x.data);
+    } catch (const faiss::FaissException&) {
+      if (!cancelled && !failure) throw;
+    }
+  }
+  if (failure) std::rethrow_exception(failure);
+  if (cancelled) throw Error(ErrorKind::Cancelled, "", "cancelled during kNN graph");
+  reportProgress(progress, "kNN graph", 1);
+}
+
 }  // namespace
 
-KnnGraph exactNeighbours(const MatrixView& x, const std::vector<int64_t>& rows, int k, int threads) {
+KnnGraph exactNeighbours(const MatrixView& x, const std::vector<int64_t>& rows, int k, int threads,
+                         const ProgressFn& progress) {
   check(x, k);
   ThreadScope scope(threads);
   KnnGraph g;
@@ -113,7 +294,7 @@ KnnGraph exactNeighbours(const MatrixView& x, const std::vector<int64_t>& rows, 
   g.k = k;
   g.indices.resize(static_cast<size_t>(g.n * k));
   g.distances.resize(static_cast<size_t>(g.n * k));
-  searchDroppingSelf(bruteForce(x), x, rows, k, g);
+  searchDroppingSelf(bruteForce(x), x, rows, k, g, exactPlan(x), progress);
   return g;
 }
 
@@ -144,12 +325,15 @@ KnnGraph knnGraph(const MatrixView& x, const KnnOptions& o, KnnReport* report) {
   const int k = static_cast<int>(std::min<int64_t>(o.k, x.n - 1));
   const bool exact = o.method == KnnMethod::Exact || (o.method == KnnMethod::Auto && x.n < o.exactBelow);
   ThreadScope scope(o.threads);
+  // Shares of the progress bar: exact = the search; HNSW = build, search, recall check (with
+  // each repeated search taking half of what is left).
+  const ProgressFn& progress = o.progress;
   std::unique_ptr<faiss::IndexHNSWFlat> index;
   if (!exact) {
     index = std::make_unique<faiss::IndexHNSWFlat>(static_cast<int>(x.dim), o.hnswM);
     index->hnsw.efConstruction = o.efConstruction;
     index->hnsw.efSearch = std::max(o.efSearch, k + 1);
-    index->add(x.n, x.data);
+    buildHnsw(*index, x, progressSpan(progress, 0.0, 0.5));
   }
   std::vector<int64_t> all(static_cast<size_t>(x.n));
   for (int64_t i = 0; i < x.n; ++i) all[static_cast<size_t>(i)] = i;
@@ -159,7 +343,8 @@ KnnGraph knnGraph(const MatrixView& x, const KnnOptions& o, KnnReport* report) {
   g.indices.resize(static_cast<size_t>(x.n * k));
   g.distances.resize(static_cast<size_t>(x.n * k));
   SearchFn viaIndex = [&](int64_t m, const float* q, int kk, float* d, idx_t* l) { index->search(m, q, kk, d, l); };
-  searchDroppingSelf(exact ? bruteForce(x) : viaIndex, x, all, k, g);
+  if (exact) searchDroppingSelf(bruteForce(x), x, all, k, g, exactPlan(x), progressSpan(progress, 0.0, 1.0));
+  else searchDroppingSelf(viaIndex, x, all, k, g, adaptivePlan(), progressSpan(progress, 0.5, 0.85));
   double recall = 1.0;
   int64_t sampled = x.n;
   if (!exact) {
@@ -170,15 +355,19 @@ KnnGraph knnGraph(const MatrixView& x, const KnnOptions& o, KnnReport* report) {
     std::vector<int64_t> sample;
     sampled = std::min<int64_t>(1000, x.n);
     std::sample(all.begin(), all.end(), std::back_inserter(sample), sampled, rng);
-    const KnnGraph truth = exactNeighbours(x, sample, k, o.threads);
+    const KnnGraph truth = exactNeighbours(x, sample, k, o.threads, progressSpan(progress, 0.85, 0.9));
     recall = recallAtK(g, truth, sample);
     faiss::IndexHNSWFlat* h = index.get();
+    double from = 0.9;
     while (recall < kTargetRecall && h->hnsw.efSearch < kMaxEfSearch) {
       h->hnsw.efSearch = std::min(kMaxEfSearch, 2 * h->hnsw.efSearch);
-      searchDroppingSelf(viaIndex, x, all, k, g);
+      const double to = from + (1.0 - from) / 2;
+      searchDroppingSelf(viaIndex, x, all, k, g, adaptivePlan(), progressSpan(progress, from, to));
+      from = to;
       recall = recallAtK(g, truth, sample);
     }
   }
+  reportProgress(progress, "kNN graph", 1.0);
   if (report) {
     report->method = exact ? "exact" : "hnsw";
     report->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -98,10 +98,16 @@ inline float clip4(float v) { return v > 4.f ? 4.f : (v < -4.f ? -4.f : v); }
 
 // SGD of umap-learn's optimize_layout_euclidean, made deterministic (see umap.h).
 // head [nHead, dims] is moved; tail [nTail, dims] holds the positions edges point at.
-void optimizeLayout(const Edges& g, std::vector<float>& head, const float* tail, int64_t nTail, const SgdParams& p) {
+// progress: "UMAP layout" after every epoch.
+void optimizeLayout(const Edges& g, std::vector<float>& head, const float* tail, int64_t nTail, const SgdParams& p,
+                    const ProgressFn& progress) {
   const int64_t nHead = static_cast<int64_t>(g.rowPtr.size()) - 1;
   const size_t ne = g.weights.size();
-  if (ne == 0 || p.nEpochs == 0) return;
+  reportProgress(progress, "UMAP layout", 0);
+  if (ne == 0 || p.nEpochs == 0) {
+    reportProgress(progress, "UMAP layout", 1);
+    return;
+  }
   const float wmax = *std::max_element(g.weights.begin(), g.weights.end());
   std::vector<float> eps(ne), epsNeg(ne), next(ne), nextNeg(ne);
   for (size_t e = 0; e < ne; ++e) {
@@ -160,6 +166,7 @@ void optimizeLayout(const Edges& g, std::vector<float>& head, const float* tail,
         for (int c = 0; c < d; ++c) h[c] = cur[c];
       }
     });
+    reportProgress(progress, "UMAP layout", static_cast<double>(epoch + 1) / static_cast<double>(p.nEpochs));
   }
 }
 
@@ -215,8 +222,8 @@ int64_t components(const FuzzyGraph& g) {
 class ShiftedAdjacency {
  public:
   using Scalar = double;
-  ShiftedAdjacency(const FuzzyGraph& g, const std::vector<double>& invSqrtDeg, int threads)
-      : g_(g), s_(invSqrtDeg), threads_(threads) {}
+  ShiftedAdjacency(const FuzzyGraph& g, const std::vector<double>& invSqrtDeg, int threads, const ProgressFn& progress)
+      : g_(g), s_(invSqrtDeg), threads_(threads), progress_(progress) {}
   Eigen::Index rows() const { return static_cast<Eigen::Index>(g_.n); }
   Eigen::Index cols() const { return static_cast<Eigen::Index>(g_.n); }
   void perform_op(const double* x, double* y) const {
@@ -230,12 +237,18 @@ class ShiftedAdjacency {
         y[i] = x[i] + s_[static_cast<size_t>(i)] * acc;
       }
     });
+    // Spectra's iteration count is not known in advance: a share that approaches 1 (half at
+    // 600 products, about ten restarts of a 64-vector Lanczos basis).
+    ++products_;
+    reportProgress(progress_, "UMAP init", static_cast<double>(products_) / static_cast<double>(products_ + 600));
   }
 
  private:
   const FuzzyGraph& g_;
   const std::vector<double>& s_;
   int threads_;
+  const ProgressFn& progress_;
+  mutable int64_t products_ = 0;
 };
 
 void checkFinite(const MatrixView& x, const char* what) {
@@ -416,7 +429,8 @@ void findAB(float spread, float minDist, float& aOut, float& bOut) {
   bOut = static_cast<float>(b);
 }
 
-std::string spectralInit(const FuzzyGraph& g, int dims, uint64_t seed, std::vector<float>& coords, int threads) {
+std::string spectralInit(const FuzzyGraph& g, int dims, uint64_t seed, std::vector<float>& coords, int threads,
+                         const ProgressFn& progress) {
   const int64_t n = g.n;
   auto fallback = [&](const std::string& why) {
     randomInit(n, dims, seed, coords);
@@ -432,7 +446,7 @@ std::string spectralInit(const FuzzyGraph& g, int dims, uint64_t seed, std::vect
       deg += g.weights[static_cast<size_t>(p)];
     s[static_cast<size_t>(i)] = deg > 0 ? 1.0 / std::sqrt(deg) : 0.0;
   }
-  ShiftedAdjacency op(g, s, threadCount(threads));
+  ShiftedAdjacency op(g, s, threadCount(threads), progress);
   const Eigen::Index nev = dims + 1;
   // umap-learn takes ncv = max(2k + 1, sqrt(n)); capped at 64 so the Krylov basis stays small
   // ([n, ncv] doubles) at a million cells.
@@ -462,6 +476,9 @@ std::string spectralInit(const FuzzyGraph& g, int dims, uint64_t seed, std::vect
       }
     scaleTo10(coords, n, dims);
     return "spectral";
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::Cancelled) throw;
+    return fallback(std::string("the eigensolver failed: ") + e.what());
   } catch (const std::exception& e) {
     return fallback(std::string("the eigensolver failed: ") + e.what());
   }
@@ -471,6 +488,8 @@ std::vector<float> umapFromGraph(const KnnGraph& graph, const UmapOptions& o, Um
   checkOptions(o);
   if (graph.n < 3) fail(ErrorKind::InvalidArgument, "", "UMAP needs at least 3 cells, got " + std::to_string(graph.n));
   auto t0 = Clock::now();
+  const ProgressFn& progress = o.progress;
+  reportProgress(progress, "UMAP graph", 0);
   // Keep the nNeighbors - 1 nearest (the cell itself is umap-learn's first neighbour).
   KnnGraph g;
   g.n = graph.n;
@@ -487,10 +506,12 @@ std::vector<float> umapFromGraph(const KnnGraph& graph, const UmapOptions& o, Um
   Edges edges = prune(fuzzy.rowPtr, fuzzy.cols, fuzzy.weights, nEpochs);
   FuzzyGraph pruned{fuzzy.n, edges.rowPtr, edges.cols, edges.weights};
   const double graphSeconds = since(t0);
+  reportProgress(progress, "UMAP graph", 0.05);
   t0 = Clock::now();
   std::vector<float> coords;
-  const std::string init = o.spectral ? spectralInit(pruned, o.dims, o.seed, coords, o.threads)
-                                      : (randomInit(g.n, o.dims, o.seed, coords), std::string("random (asked for)"));
+  const std::string init =
+      o.spectral ? spectralInit(pruned, o.dims, o.seed, coords, o.threads, progressSpan(progress, 0.05, 0.2))
+                 : (randomInit(g.n, o.dims, o.seed, coords), std::string("random (asked for)"));
   const double initSeconds = since(t0);
   t0 = Clock::now();
   SgdParams p;
@@ -503,7 +524,7 @@ std::vector<float> umapFromGraph(const KnnGraph& graph, const UmapOptions& o, Um
   p.seed = o.seed;
   p.threads = threadCount(o.threads);
   p.fit = true;
-  optimizeLayout(edges, coords, nullptr, g.n, p);
+  optimizeLayout(edges, coords, nullptr, g.n, p, progressSpan(progress, 0.2, 1.0));
   if (report) {
     report->init = init;
     report->graphSeconds = graphSeconds;
@@ -523,9 +544,12 @@ std::vector<float> umap(const MatrixView& x, const UmapOptions& o, UmapReport* r
   KnnOptions ko = o.knn;
   ko.k = o.nNeighbors - 1;
   if (ko.threads == 0) ko.threads = o.threads;
+  if (o.progress) ko.progress = progressSpan(o.progress, 0.0, 0.6);
   KnnReport kr;
   const KnnGraph g = knnGraph(x, ko, &kr);
-  std::vector<float> out = umapFromGraph(g, o, report);
+  UmapOptions rest = o;
+  rest.progress = progressSpan(o.progress, 0.6, 1.0);
+  std::vector<float> out = umapFromGraph(g, rest, report);
   if (report) {
     report->knnMethod = kr.method;
     report->knnSeconds = kr.seconds;
@@ -579,6 +603,7 @@ std::vector<float> umapTransform(const MatrixView& reference, const std::vector<
   g.indices.resize(static_cast<size_t>(query.n * k));
   g.distances.resize(static_cast<size_t>(query.n * k));
   {
+    reportProgress(o.progress, "UMAP neighbours", 0);
     faiss::IndexFlatL2 index(static_cast<int>(reference.dim));
     index.add(reference.n, reference.data);
     std::vector<faiss::Index::idx_t> l(g.indices.size());
@@ -587,6 +612,7 @@ std::vector<float> umapTransform(const MatrixView& reference, const std::vector<
       g.indices[i] = l[i];
       g.distances[i] = std::sqrt(std::max(0.f, g.distances[i]));
     }
+    reportProgress(o.progress, "UMAP neighbours", 0.2);
   }
   std::vector<float> rho, sigma;
   smoothKnn(g, std::log2(static_cast<double>(o.nNeighbors)), 0, rho, sigma);
@@ -624,7 +650,7 @@ std::vector<float> umapTransform(const MatrixView& reference, const std::vector<
   p.seed = o.seed ^ 0x7F4A7C159E3779B9ull;
   p.threads = threadCount(o.threads);
   p.fit = false;
-  optimizeLayout(edges, out, refMap.data(), reference.n, p);
+  optimizeLayout(edges, out, refMap.data(), reference.n, p, progressSpan(o.progress, 0.2, 1.0));
   return out;
 }
 

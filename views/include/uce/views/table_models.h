@@ -4,14 +4,18 @@
 // ObsTableModel keeps each column in its native type (codes, doubles, UTF-8 strings, ...) and
 // makes a QString only when a view asks for a cell, so a million-row obs costs about what its
 // columns cost, not a QVariant per cell. ObsFilterProxy sorts and filters on those native
-// values directly (no QVariant per comparison).
+// values directly (no QVariant per comparison), and for large tables does so on a worker
+// thread, so the GUI thread never waits for a sort or a filter of a million rows.
+#include <QAbstractProxyModel>
 #include <QAbstractTableModel>
 #include <QColor>
 #include <QItemSelection>
-#include <QSortFilterProxyModel>
 #include <QString>
 #include <QStringList>
+#include <QThreadPool>
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -67,12 +71,16 @@ class ObsTableModel : public QAbstractTableModel {
   QString setColumn(TableColumn column);
   bool removeColumn(const QString& name);
 
-  size_t rows() const { return rowNames_.size(); }
+  size_t rows() const { return rowNames_->size(); }
   // Column index in the model (>= 1) of an obs column; -1 when absent.
   int columnIndex(const QString& name) const;
   // The obs column behind model column `col` (>= 1); nullptr for column 0 or out of range.
   const TableColumn* column(int col) const;
-  const std::string& rowName(size_t row) const { return rowNames_[row]; }
+  const std::string& rowName(size_t row) const { return (*rowNames_)[row]; }
+  // The same data, shared. A column's data never changes once set (setColumn swaps in a new
+  // one, setTable new ones), so another thread may read these while the model moves on.
+  std::shared_ptr<const TableColumn> sharedColumn(int col) const;
+  std::shared_ptr<const std::vector<std::string>> sharedRowNames() const { return rowNames_; }
   QStringList columnNames() const;  // obs columns, without the row-name column
 
   // The cell selection: source row indices (any order, duplicates and out-of-range ignored).
@@ -93,20 +101,38 @@ class ObsTableModel : public QAbstractTableModel {
 
  private:
   QString indexName_ = QStringLiteral("cell");
-  std::vector<std::string> rowNames_;
-  std::vector<TableColumn> columns_;
+  std::shared_ptr<const std::vector<std::string>> rowNames_;
+  std::vector<std::shared_ptr<const TableColumn>> columns_;
   std::vector<int64_t> selected_;
   std::vector<uint8_t> selectedMask_;  // [rows] 1 = selected
   uint64_t revision_ = 0;
 };
 
+namespace detail {
+struct OrderJob;     // what a row order is computed from (table_models.cpp)
+struct OrderResult;  // a computed row order
+}  // namespace detail
+
 // Sorting, text filtering and "selected only" over an ObsTableModel.
-// Numeric columns sort by value (missing first in ascending order), categorical columns by
-// label in natural order ("2" before "10"), text columns by case-insensitive text.
-class ObsFilterProxy : public QSortFilterProxyModel {
+// Numeric columns sort by value (missing first in ascending order, last in descending),
+// categorical columns by label in natural order ("2" before "10"), text columns by
+// case-insensitive text. Sorts are stable: rows that tie keep the order shown before (after a
+// filter change, the source order), so sorting by A then by B orders by B, then A.
+//
+// Tables with more rows than synchronousRowLimit() are filtered and sorted on a worker thread
+// from a snapshot of the (immutable) column data; the GUI thread only starts the work and then
+// applies the finished row order in one layout change. Until then the view keeps the old order
+// (or, after the model is reset with a filter on, shows no rows). A newer sort, filter or model
+// change supersedes a pending one: a superseded result is never applied. busyChanged() tells
+// when work starts and ends.
+class ObsFilterProxy : public QAbstractProxyModel {
   Q_OBJECT
  public:
+  // Up to this many rows, sorting and filtering run on the GUI thread, at once (a few ms).
+  static constexpr size_t kDefaultSynchronousRowLimit = 20000;
+
   explicit ObsFilterProxy(QObject* parent = nullptr);
+  ~ObsFilterProxy() override;
   // The source must be an ObsTableModel (others are refused: the proxy stays empty).
   void setSourceModel(QAbstractItemModel* model) override;
   ObsTableModel* obsModel() const { return obs_; }
@@ -120,37 +146,77 @@ class ObsFilterProxy : public QSortFilterProxyModel {
   void setShowSelectedOnly(bool on);
   bool showSelectedOnly() const { return selectedOnly_; }
 
+  // Orders rows by model column `column` (-1 or out of range: source order, reversed when
+  // descending). What QTableView calls when a header is clicked.
+  void sort(int column, Qt::SortOrder order = Qt::AscendingOrder) override;
+  int sortColumn() const { return sortColumn_; }
+  Qt::SortOrder sortOrder() const { return sortOrder_; }
+
+  // Whether a row order is being computed and not applied yet.
+  bool isBusy() const { return busy_; }
+  // Runs the event loop until no order is pending (true) or timeoutMs passes (false).
+  bool waitForIdle(int timeoutMs = 60000);
+  void setSynchronousRowLimit(size_t rows) { syncLimit_ = rows; }
+  size_t synchronousRowLimit() const { return syncLimit_; }
+
   // Source rows (sorted, unique) of a view's selection in proxy coordinates.
   std::vector<int64_t> sourceRows(const QItemSelection& proxySelection) const;
   std::vector<int64_t> sourceRows(const QModelIndexList& proxyIndexes) const;
 
- protected:
-  bool filterAcceptsRow(int sourceRow, const QModelIndex& sourceParent) const override;
-  bool lessThan(const QModelIndex& left, const QModelIndex& right) const override;
+  QModelIndex mapToSource(const QModelIndex& proxyIndex) const override;
+  QModelIndex mapFromSource(const QModelIndex& sourceIndex) const override;
+  QItemSelection mapSelectionToSource(const QItemSelection& proxySelection) const override;
+  QItemSelection mapSelectionFromSource(const QItemSelection& sourceSelection) const override;
+  QModelIndex index(int row, int column, const QModelIndex& parent = QModelIndex()) const override;
+  QModelIndex parent(const QModelIndex& child) const override;
+  QModelIndex sibling(int row, int column, const QModelIndex& idx) const override;
+  bool hasChildren(const QModelIndex& parent = QModelIndex()) const override;
+  int rowCount(const QModelIndex& parent = QModelIndex()) const override;
+  int columnCount(const QModelIndex& parent = QModelIndex()) const override;
+  QVariant headerData(int section, Qt::Orientation orientation, int role = Qt::DisplayRole) const override;
+
+ Q_SIGNALS:
+  void busyChanged(bool busy);
 
  private:
-  bool cellMatches(size_t row, int col) const;
-  void refilter();
-  void refreshCaches() const;
+  bool textFilterActive() const { return !filterText_.isEmpty(); }
+  bool filterActive() const { return selectedOnly_ || textFilterActive(); }
+  // Computes the row order for the current settings (refiltering from the source order when
+  // the filter changed, else re-sorting the rows shown) at once or on the worker thread.
+  void schedule(bool refilter);
+  detail::OrderJob makeJob(bool refilter) const;
+  void cancelPending();
+  void finish(uint64_t generation, const std::shared_ptr<detail::OrderResult>& result);
+  void setBusy(bool busy);
+  // Replaces the row order in one layout change, keeping persistent indexes on their rows.
+  void applyOrder(std::vector<int32_t> order, bool sortOnly);
+  void setMapping(std::vector<int32_t> order);  // without telling views
+  void setIdentity();
+
+  void sourceAboutToBeReset();
+  void sourceReset();
+  void sourceDataChanged(const QModelIndex& topLeft, const QModelIndex& bottomRight, const QList<int>& roles);
 
   ObsTableModel* obs_ = nullptr;
   QString filterText_;
-  std::string needleLower_;  // UTF-8, ASCII-lowercased
   int filterCol_ = -1;
   bool selectedOnly_ = false;
-  // Per model column, rebuilt when the model's revision changes: which categories match
-  // the filter text, and each category's rank in natural order.
-  mutable uint64_t cacheRevision_ = ~uint64_t(0);
-  mutable std::string cacheNeedle_;
-  mutable std::vector<std::vector<uint8_t>> categoryMatches_;
-  mutable std::vector<std::vector<int32_t>> categoryRank_;
-  // Sort key per source row of the column being sorted (value, or rank for text), built once
-  // per sort so each comparison is two array reads.
-  mutable std::vector<double> sortKey_;
-  mutable int sortKeyColumn_ = -1;
-  mutable uint64_t sortKeyRevision_ = ~uint64_t(0);
-  bool needleCouldBeNumber_ = true;
-  const std::vector<double>& sortKeys(int col) const;
+  int sortColumn_ = -1;
+  Qt::SortOrder sortOrder_ = Qt::AscendingOrder;
+
+  std::vector<int32_t> proxyToSource_;  // [shown rows] source row
+  std::vector<int32_t> sourceToProxy_;  // [source rows] shown row, -1 when filtered out
+  bool filterDirty_ = false;            // the rows shown do not reflect the filter settings yet
+
+  size_t syncLimit_ = kDefaultSynchronousRowLimit;
+  bool busy_ = false;
+  uint64_t generation_ = 0;  // of the latest order asked for; older results are dropped
+  std::shared_ptr<std::atomic<bool>> cancel_;
+  // Sort keys of the last column sorted, with the data they came from (shared pointer
+  // identity: column data never changes in place), so sorting the same column again skips them.
+  std::shared_ptr<const void> keySource_;
+  std::shared_ptr<const std::vector<double>> keys_;
+  QThreadPool pool_;
 };
 
 // Differential-expression results: one row per gene; sorting (QTableView::setSortingEnabled)

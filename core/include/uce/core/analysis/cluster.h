@@ -27,6 +27,14 @@ struct LeidenOptions {
   uint64_t seed = 0;        // igraph's RNG is seeded with this: same seed, same labels
   int iterations = -1;      // Leiden passes; negative = until the partition stops changing
   double beta = 0.01;       // randomness of the refinement step (leidenalg's default)
+  // Progress and cancel (progress.h): "Leiden" every ~10,000 node visits (igraph's interruption
+  // points) and, with a fixed number of iterations, after each iteration. The labels do not
+  // depend on it: fixed iterations run one igraph call per iteration from the previous
+  // membership, which is what igraph's own loop does; iterations < 0 stay one igraph call. A
+  // cancel takes effect when the igraph call in progress returns (igraph 0.10 cannot be
+  // interrupted safely inside Leiden): after the current iteration, or with iterations < 0 at
+  // the end (igraph 0.10.2 stops after the first iteration that moves a node).
+  ProgressFn progress;
 };
 
 struct Clustering {
@@ -46,6 +54,9 @@ struct ClusterOptions {
   int nNeighbors = 15;  // k of the kNN graph (self excluded)
   LeidenOptions leiden;
   KnnOptions knn;       // k is taken from nNeighbors
+  // Progress and cancel of the whole call (progress.h): the kNN graph 0-0.7, the connectivities
+  // to 0.75, Leiden to 1. When set, it replaces knn.progress and leiden.progress.
+  ProgressFn progress;
 };
 
 struct ClusterReport {
@@ -56,7 +67,8 @@ struct ClusterReport {
 };
 
 // Embedding [n, dim] -> Leiden labels. Rows with a NaN/Inf value are left out of the graph and
-// get label -1. Throws uce::Error when fewer than 2 cells have an embedding.
+// get label -1. Throws uce::Error when fewer than 2 cells have an embedding, Error(Cancelled) when
+// options.progress asks to stop.
 Clustering clusterEmbedding(const MatrixView& x, const ClusterOptions& options, ClusterReport* report = nullptr);
 
 }  // namespace uce::analysis

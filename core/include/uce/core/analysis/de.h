@@ -132,7 +132,8 @@ struct DeResult {
 // group or reference with fewer than 2 cells, group == reference, negative counts.
 DeResult rankGenes(const Dataset& ds, const DeOptions& options);
 
-// "gene,pval,pval_adj,log2fc,pct_in,pct_out" and one line per gene, in result order.
+// "gene,pval,pval_adj,log2fc,pct_in,pct_out,mean_in,mean_out" and one line per gene, in result
+// order (mean_in / mean_out: meanIn / meanOut, normalised counts per targetSum).
 std::string deCsv(const DeResult& r);
 
 // ---- Chosen genes and gene ratios across the groups of a column (paper Fig. 4e).

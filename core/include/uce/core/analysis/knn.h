@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "uce/core/analysis/progress.h"
+
 namespace uce::analysis {
 
 // Row-major [n, dim] float32 view; does not own the data.
@@ -34,6 +36,9 @@ struct KnnOptions {
   int efConstruction = 80;
   int efSearch = 64;
   int threads = 0;              // 0 = all cores
+  // Progress and cancel (progress.h): "kNN graph" through the HNSW build, the search in row
+  // blocks and the recall check. The graph does not depend on it, nor on the block sizes.
+  ProgressFn progress;
 };
 
 struct KnnReport {
@@ -43,12 +48,15 @@ struct KnnReport {
   int64_t recallSample = 0;
 };
 
-// Builds the graph; throws uce::Error for n < 2, k < 1 or NaN rows.
+// Builds the graph; throws uce::Error for n < 2, k < 1 or NaN rows, Error(Cancelled) when
+// options.progress asks to stop. Exact search gives the same graph at any thread count; an HNSW
+// graph built on several threads depends on their timing (FAISS inserts in parallel with locks).
 KnnGraph knnGraph(const MatrixView& x, const KnnOptions& options, KnnReport* report = nullptr);
 
 // Exact neighbours of the given rows among all rows of x (self excluded): the reference for
 // recall measurements.
-KnnGraph exactNeighbours(const MatrixView& x, const std::vector<int64_t>& rows, int k, int threads = 0);
+KnnGraph exactNeighbours(const MatrixView& x, const std::vector<int64_t>& rows, int k, int threads = 0,
+                         const ProgressFn& progress = {});
 
 // Share of the exact k neighbours of each sampled row found by `graph` (mean over rows).
 double recallAtK(const KnnGraph& graph, const KnnGraph& exact, const std::vector<int64_t>& rows);

@@ -42,7 +42,13 @@ struct UmapOptions {
   bool spectral = true;      // false = random init
   uint64_t seed = 0;
   int threads = 0;           // 0 = all cores; the result does not depend on it
-  KnnOptions knn;            // knn.k is set from nNeighbors
+  KnnOptions knn;            // knn.k is set from nNeighbors; umap() gives knn.progress a share
+                             // of `progress` when that is set
+  // Progress and cancel (progress.h). umap(): "kNN graph" 0-0.6, then as umapFromGraph() in the
+  // rest; umapFromGraph(): "UMAP graph" 0-0.05, "UMAP init" (spectral) to 0.2, "UMAP layout"
+  // (every SGD epoch) to 1. umapTransform(): its search to 0.2, then every epoch. The map does
+  // not depend on it.
+  ProgressFn progress;
 };
 
 struct UmapReport {
@@ -78,10 +84,14 @@ void findAB(float spread, float minDist, float& a, float& b);
 // normalised Laplacian, scaled to +-10 plus N(0, 1e-4) noise, as umap-learn. Returns "spectral",
 // or "random (reason)" with seeded uniform coordinates when the graph is disconnected (umap-learn
 // would lay out each part separately) or the eigensolver fails. threads: 0 = all cores.
-std::string spectralInit(const FuzzyGraph& g, int dims, uint64_t seed, std::vector<float>& coords, int threads = 0);
+// progress: "UMAP init" after each product with the graph (the eigensolver's iteration count is
+// not known in advance, so the fraction approaches 1 without a fixed pace).
+std::string spectralInit(const FuzzyGraph& g, int dims, uint64_t seed, std::vector<float>& coords, int threads = 0,
+                         const ProgressFn& progress = {});
 
 // Map of x [n, dim] float32 -> [n, options.dims] float32 (row-major). Throws uce::Error on
-// bad options, fewer than 3 cells, or non-finite rows.
+// bad options, fewer than 3 cells, or non-finite rows; Error(Cancelled) when options.progress
+// asks to stop.
 std::vector<float> umap(const MatrixView& x, const UmapOptions& options, UmapReport* report = nullptr);
 
 // The same for an embedding whose rows may hold NaN/Inf (cells that were not embedded, e.g.
