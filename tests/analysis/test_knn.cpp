@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 #include <random>
 
@@ -103,6 +104,25 @@ class TestKnn : public QObject {
       }
     qInfo("HNSW 120,000 x 32: %.1f s, recall@15 %.4f (reported %.4f on %lld cells)", secs, recall, rep.recall,
           static_cast<long long>(rep.recallSample));
+  }
+
+  // An HNSW graph is the same at any thread count and from run to run (a parallel FAISS build
+  // inserts under locks, so its graph follows the threads' timing: the UMAP and the clusters on
+  // it would change when the user changes the thread setting).
+  void hnswSameGraphAtAnyThreadCount() {
+    const int64_t n = 6000, dim = 24;
+    const auto x = clustered(n, dim, 15, 3);
+    KnnOptions o;
+    o.k = 15;
+    o.method = KnnMethod::Hnsw;
+    o.threads = 1;
+    const KnnGraph one = knnGraph({x.data(), n, dim}, o);
+    o.threads = 2;
+    const KnnGraph two = knnGraph({x.data(), n, dim}, o);
+    const KnnGraph again = knnGraph({x.data(), n, dim}, o);
+    QVERIFY(one.indices == two.indices);
+    QVERIFY(two.indices == again.indices);
+    QVERIFY(std::memcmp(one.distances.data(), two.distances.data(), one.distances.size() * sizeof(float)) == 0);
   }
 
   void fewCellsAndBadInput() {

@@ -8,6 +8,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <optional>
 #include <chrono>
 #include <functional>
 #include <cmath>
@@ -251,7 +252,11 @@ class BuildMeter {
 // as preset), so the meter knows them; the graph is the one add() alone builds. One add() call:
 // adding in chunks would give another graph (each call shuffles and inserts its points level by
 // level on its own).
-void buildHnsw(faiss::IndexHNSWFlat& index, const MatrixView& x, const ProgressFn& progress) {
+void buildHnsw(faiss::IndexHNSWFlat& index, const MatrixView& x, const ProgressFn& progress, bool oneThread) {
+  // FAISS inserts points in parallel under locks, so a graph built on several threads depends
+  // on their timing; on one thread it is the same at any thread count of the caller.
+  std::optional<ThreadScope> single;
+  if (oneThread) single.emplace(1);
   faiss::HNSW& h = index.hnsw;
   for (int64_t i = 0; i < x.n; ++i) h.levels.push_back(h.random_level() + 1);
   if (!progress) {
@@ -333,7 +338,7 @@ KnnGraph knnGraph(const MatrixView& x, const KnnOptions& o, KnnReport* report) {
     index = std::make_unique<faiss::IndexHNSWFlat>(static_cast<int>(x.dim), o.hnswM);
     index->hnsw.efConstruction = o.efConstruction;
     index->hnsw.efSearch = std::max(o.efSearch, k + 1);
-    buildHnsw(*index, x, progressSpan(progress, 0.0, 0.5));
+    buildHnsw(*index, x, progressSpan(progress, 0.0, 0.5), o.deterministicBuild);
   }
   std::vector<int64_t> all(static_cast<size_t>(x.n));
   for (int64_t i = 0; i < x.n; ++i) all[static_cast<size_t>(i)] = i;

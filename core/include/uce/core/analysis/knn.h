@@ -36,6 +36,10 @@ struct KnnOptions {
   int efConstruction = 80;
   int efSearch = 64;
   int threads = 0;              // 0 = all cores
+  // Builds the HNSW graph on one thread, so the graph (and the UMAP and clusters on it) is the
+  // same at any thread count; the search stays parallel. false: parallel build, faster, but
+  // FAISS then inserts under locks and the graph depends on the threads' timing.
+  bool deterministicBuild = true;
   // Progress and cancel (progress.h): "kNN graph" through the HNSW build, the search in row
   // blocks and the recall check. The graph does not depend on it, nor on the block sizes.
   ProgressFn progress;
@@ -49,8 +53,8 @@ struct KnnReport {
 };
 
 // Builds the graph; throws uce::Error for n < 2, k < 1 or NaN rows, Error(Cancelled) when
-// options.progress asks to stop. Exact search gives the same graph at any thread count; an HNSW
-// graph built on several threads depends on their timing (FAISS inserts in parallel with locks).
+// options.progress asks to stop. Exact search, and HNSW with deterministicBuild, give the same
+// graph at any thread count.
 KnnGraph knnGraph(const MatrixView& x, const KnnOptions& options, KnnReport* report = nullptr);
 
 // Exact neighbours of the given rows among all rows of x (self excluded): the reference for
