@@ -131,17 +131,27 @@ NornWizard::NornWizard(NornWorkflow* wf, QWidget* parent) : QWizard(parent), wf_
     minProb_->setSingleStep(0.05);
     minProb_->setValue(0.5);
     apply_ = new QPushButton("Apply", targetPage_);
+    applyAtlas_ = new QPushButton("Apply to the whole atlas", targetPage_);
+    applyAtlas_->setToolTip("Every open embedded dataset, the reference included");
     applyStatus_ = new QLabel(targetPage_);
     applyStatus_->setWordWrap(true);
+    atlasSummary_ = new QLabel(targetPage_);
+    atlasSummary_->setWordWrap(true);
+    atlasSummary_->setStyleSheet("font-weight: bold;");
     auto* form = new QFormLayout;
     form->addRow("Minimum probability", minProb_);
     auto* v = new QVBoxLayout(targetPage_);
     v->addWidget(new QLabel("Target datasets:", targetPage_));
     v->addWidget(targets_, 1);
     v->addLayout(form);
-    v->addWidget(apply_);
+    auto* buttons = new QHBoxLayout;
+    buttons->addWidget(apply_);
+    buttons->addWidget(applyAtlas_);
+    v->addLayout(buttons);
     v->addWidget(applyStatus_);
+    v->addWidget(atlasSummary_);
     connect(apply_, &QPushButton::clicked, this, &NornWizard::startApply);
+    connect(applyAtlas_, &QPushButton::clicked, this, &NornWizard::startApplyToAtlas);
   }
   setPage(TargetsPage, targetPage_);
 
@@ -268,6 +278,7 @@ NornWizard::NornWizard(NornWorkflow* wf, QWidget* parent) : QWizard(parent), wf_
                               .arg(pos)
                               .arg(p->unassigned)
                               .arg(p->column, p->confidenceColumn));
+    updateAtlasSummary();
     Q_EMIT targetPage_->completeChanged();
   });
   connect(wf_->workspace(), &Workspace::documentOpened, this, &NornWizard::refreshDatasets);
@@ -426,6 +437,43 @@ void NornWizard::startApply() {
     DatasetDoc* d = wf_->workspace()->document(item->data(Qt::UserRole).toString());
     if (d) watch(wf_->apply(d, minProb_->value()), "Applying to " + d->name());
   }
+}
+
+void NornWizard::startApplyToAtlas() {
+  applyStatus_->clear();
+  atlasSummary_->clear();
+  for (int i = 0; i < targets_->count(); ++i) targets_->item(i)->setCheckState(Qt::Checked);
+  int started = 0;
+  for (DatasetDoc* d : wf_->workspace()->documents()) {
+    if (!d->hasEmbedding()) continue;
+    watch(wf_->apply(d, minProb_->value()), "Applying to " + d->name());
+    ++started;
+  }
+  if (!started) setMessage("No open dataset is embedded: embed the atlas first (Analysis > Embed).", true);
+}
+
+// Totals over every dataset with predictions: the Norn-like cells of the whole atlas.
+void NornWizard::updateAtlasSummary() {
+  const QString pos = wf_->positiveClass();
+  qint64 hits = 0, cells = 0;
+  QStringList where;
+  for (DatasetDoc* d : wf_->workspace()->documents()) {
+    const NornPrediction* p = wf_->prediction(d);
+    if (!p) continue;
+    const qint64 n = p->count(pos);
+    hits += n;
+    cells += d->cells();
+    if (n) where << QString("%1 %2").arg(d->name()).arg(n);
+  }
+  if (!cells) {
+    atlasSummary_->clear();
+    return;
+  }
+  atlasSummary_->setText(QString("Atlas: %1 of %2 cells predicted '%3'%4")
+                             .arg(hits)
+                             .arg(cells)
+                             .arg(pos)
+                             .arg(where.isEmpty() ? QString() : " (" + where.join(", ") + ")"));
 }
 
 void NornWizard::updateConfusion() {

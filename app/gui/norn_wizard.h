@@ -57,7 +57,9 @@ class NornWizard : public QWizard {
   QListWidget* targetList() const { return targets_; }
   QDoubleSpinBox* minProbBox() const { return minProb_; }
   QPushButton* applyButton() const { return apply_; }
+  QPushButton* applyAtlasButton() const { return applyAtlas_; }
   QLabel* applyStatus() const { return applyStatus_; }
+  QLabel* atlasSummary() const { return atlasSummary_; }
   QTabWidget* resultTabs() const { return tabs_; }
   QComboBox* confusionDatasetBox() const { return cmDataset_; }
   QComboBox* confusionTruthBox() const { return cmTruth_; }
@@ -77,6 +79,8 @@ class NornWizard : public QWizard {
  public Q_SLOTS:
   void startTraining();
   void startApply();
+  // One action for the whole atlas: every open embedded dataset, the reference included.
+  void startApplyToAtlas();
   void updateConfusion();
   void startMarkerPanel();
   void startComparison();
@@ -104,7 +108,10 @@ class NornWizard : public QWizard {
   QListWidget* targets_;
   QDoubleSpinBox* minProb_;
   QPushButton* apply_;
+  QPushButton* applyAtlas_;
   QLabel* applyStatus_;
+  QLabel* atlasSummary_;
+  void updateAtlasSummary();
   QTabWidget* tabs_;
   QComboBox *cmDataset_, *cmTruth_;
   views::HeatmapChart* cmChart_;
