@@ -425,6 +425,14 @@ torch::Tensor UceNetworkImpl::geneLogits(const torch::Tensor& cellEmb, const tor
   return binary_decoder->forward(torch::cat({c, g}, -1)).squeeze(-1);
 }
 
+void UceNetworkImpl::scaleCellInputOfBinaryDecoder(double gain) {
+  if (!config_.trainingHead)
+    uce::fail(uce::ErrorKind::InvalidArgument, "", "this model has no training head (binary_decoder)");
+  torch::NoGradGuard noGrad;
+  auto& w = (*binary_decoder)[0]->as<FullBlockImpl>()->linear->weight;  // [2048, output_dim + gene dim]
+  w.narrow(1, 0, config_.outputDim).mul_(gain);
+}
+
 void UceNetworkImpl::loadStateDict(const NamedTensors& sd, const std::string& file, bool requireTokens) {
   std::map<std::string, torch::Tensor> given(sd.begin(), sd.end());
   torch::NoGradGuard noGrad;

@@ -652,6 +652,8 @@ Trainer::Trainer(const TrainOptions& options) : d_(std::make_unique<Impl>()) {
   d.sampleOpt.maskRatio = o.maskRatio;
   d.sampleOpt.nLoss = o.nLoss;
   d.sampleOpt.negatives = o.negatives;
+  if (!(o.cellGain > 0) || !std::isfinite(o.cellGain))
+    fail(ErrorKind::InvalidArgument, "", "--cell-gain must be a positive number");
   if (o.negatives != "uniform" && o.negatives != "frequency")
     fail(ErrorKind::InvalidArgument, "", "--negatives must be uniform or frequency");
   if (o.device == "cuda") {
@@ -732,6 +734,10 @@ Trainer::Trainer(const TrainOptions& options) : d_(std::make_unique<Impl>()) {
     if (c.nLayers < 1 || c.dModel < 1 || c.nHead < 1 || c.dModel % c.nHead != 0)
       fail(ErrorKind::InvalidArgument, "", "need layers >= 1 and d_model divisible by nhead");
     d.net = UceNetwork(c);
+    if (o.cellGain != 1.0) {
+      torch::NoGradGuard noGrad;
+      d.net->scaleCellInputOfBinaryDecoder(o.cellGain);
+    }
   }
   if (o.padLength > c.maxLen) fail(ErrorKind::InvalidArgument, "", "pad length exceeds the model's positions");
   d.net->setTokenTable(tokens);

@@ -80,6 +80,32 @@ class TestNetworkParity : public QObject {
   // Activation checkpointing changes memory, not results: with dropout on, the same seed gives
   // the same loss and the same gradients with and without it (the recomputation replays the
   // forward's dropout masks).
+  // The trainer's --cell-gain: only the binary decoder's weights on the cell embedding change,
+  // so the gene logits' dependence on the cell scales up and nothing else moves.
+  void cellGainScalesOnlyTheCellColumns() {
+    UceConfig cfg;
+    cfg.nTokens = 50;
+    cfg.tokenDim = 24;
+    cfg.dModel = 32;
+    cfg.nHead = 4;
+    cfg.dHid = 64;
+    cfg.outputDim = 16;
+    cfg.decoderHidden = 32;
+    cfg.nLayers = 1;
+    cfg.maxLen = 64;
+    cfg.geneHeadDim = 32;
+    torch::manual_seed(5);
+    UceNetwork net(cfg);
+    auto before = net->named_parameters(true).find("binary_decoder.0.0.weight")->clone();
+    auto other = net->named_parameters(true).find("binary_decoder.1.0.weight")->clone();
+    net->scaleCellInputOfBinaryDecoder(4.0);
+    auto after = *net->named_parameters(true).find("binary_decoder.0.0.weight");
+    QCOMPARE(after.size(1), int64_t{16 + 32});
+    QVERIFY(torch::equal(after.narrow(1, 0, 16), before.narrow(1, 0, 16) * 4));
+    QVERIFY(torch::equal(after.narrow(1, 16, 32), before.narrow(1, 16, 32)));
+    QVERIFY(torch::equal(*net->named_parameters(true).find("binary_decoder.1.0.weight"), other));
+  }
+
   void activationCheckpointingGivesTheSameGradients() {
     UceConfig cfg;
     cfg.nTokens = 50;

@@ -46,6 +46,9 @@ class UceNetworkImpl : public torch::nn::Module {
   // Training head: logit that each gene is expressed. cellEmb [B, outputDim],
   // geneTokens [B, G] int64 -> [B, G].
   torch::Tensor geneLogits(const torch::Tensor& cellEmb, const torch::Tensor& geneTokens);
+  // Multiplies the first binary-decoder layer's weights on the cell embedding (its first
+  // output_dim input columns) by `gain` (an initialisation choice of the trainer).
+  void scaleCellInputOfBinaryDecoder(double gain);
 
   // Copies a state dict in; every key of the module must be present with the same shape
   // (pe_embedding may be skipped when tokens come separately). Throws uce::Error.

@@ -107,6 +107,11 @@ struct TrainOptions {
   int64_t nHead = 8;
   int64_t dHid = 0;              // 0 = 4 * dModel
   int64_t outputDim = 0;         // 0 = dModel
+  // A new model's binary decoder starts with its weights on the cell embedding multiplied by
+  // this. The cell embedding enters it L2-normalised (norm 1) beside a LayerNorm'd gene vector
+  // (norm ~sqrt(d_model)), so at gain 1 the cell is a small input that short runs learn to
+  // ignore; sqrt(d_model) balances the two. Ignored when initModel / resume give the weights.
+  double cellGain = 1.0;
   // Sample
   int sampleSize = 1024;         // genes per sentence (with replacement), UCE_SPEC 3
   int padLength = 0;             // 0 = sampleSize + 512 (room for chromosome tokens)
