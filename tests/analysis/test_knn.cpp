@@ -123,6 +123,29 @@ class TestKnn : public QObject {
     QVERIFY(one.indices == two.indices);
     QVERIFY(two.indices == again.indices);
     QVERIFY(std::memcmp(one.distances.data(), two.distances.data(), one.distances.size() * sizeof(float)) == 0);
+    // The graph's own distance (a vectorised L2 in place of FAISS's scalar one) is the true
+    // Euclidean distance, for dimensions that are and are not multiples of its 8 lanes.
+    for (int64_t i = 0; i < n; i += 97)
+      for (int r = 0; r < one.k; ++r) {
+        const int64_t j = one.neighbours(i)[r];
+        double s = 0;
+        for (int64_t c = 0; c < dim; ++c) {
+          const double t = double(x[static_cast<size_t>(i * dim + c)]) - double(x[static_cast<size_t>(j * dim + c)]);
+          s += t * t;
+        }
+        QVERIFY2(std::fabs(one.dists(i)[r] - std::sqrt(s)) <= 1e-4 * std::max(1.0, std::sqrt(s)),
+                 qPrintable(QString("cell %1 rank %2: %3 vs %4").arg(i).arg(r).arg(one.dists(i)[r]).arg(std::sqrt(s))));
+      }
+    const int64_t odd = 13;  // 8 + 5: the tail loop
+    const auto y = clustered(800, odd, 5, 4);
+    const KnnGraph h = knnGraph({y.data(), 800, odd}, o);
+    const KnnGraph e = exactNeighbours({y.data(), 800, odd}, [] {
+      std::vector<int64_t> r(800);
+      for (int64_t i = 0; i < 800; ++i) r[static_cast<size_t>(i)] = i;
+      return r;
+    }(), 15);
+    for (int64_t i = 0; i < 800; ++i)
+      QVERIFY(std::fabs(h.dists(i)[0] - e.dists(i)[0]) <= 1e-4 * std::max(1.0f, e.dists(i)[0]));
   }
 
   void fewCellsAndBadInput() {
