@@ -140,6 +140,7 @@ QStringList TrainRequest::arguments(const QString& corpusCsv, bool resume) const
   if (warmup >= 0) a << "--warmup" << QString::number(warmup);
   a << "--weight-decay" << num(weightDecay) << "--clip" << num(clip) << "--sample-size" << QString::number(sampleSize)
     << "--mask-ratio" << num(maskRatio) << "--n-loss" << QString::number(nLoss) << "--negatives" << negatives
+    << "--cell-gain" << num(cellGain)
     << "--val-fraction" << num(valFraction) << "--val-cells" << QString::number(valCells) << "--validate-every"
     << QString::number(validateEvery) << "--checkpoint-every" << QString::number(checkpointEvery)
     << "--keep-checkpoints" << QString::number(keepCheckpoints) << "--seed" << QString::number(seed) << "--device"
@@ -360,6 +361,8 @@ QWidget* TrainingPanel::buildForm() {
   negatives_ = new QComboBox(hyper);
   negatives_->setObjectName("negatives");
   negatives_->addItems({"uniform", "frequency"});
+  cellGain_ = dspin(hyper, "cellGain", 0.01, 1000, 1.0, 2, 0.5);
+  cellGain_->setToolTip(tr("A new model's binary-decoder weights on the cell embedding start multiplied by this"));
   seed_ = spin(hyper, "seed", 0, 2147483647, 0);
   hf->addRow(tr("Batch size (cells)"), batch_);
   hf->addRow(tr("Gradient accumulation"), accum_);
@@ -372,6 +375,7 @@ QWidget* TrainingPanel::buildForm() {
   hf->addRow(tr("Mask ratio"), mask_);
   hf->addRow(tr("N_loss (genes scored)"), nLoss_);
   hf->addRow(tr("Negatives"), negatives_);
+  hf->addRow(tr("Cell gain (new model)"), cellGain_);
   hf->addRow(tr("Seed"), seed_);
   v->addWidget(hyper);
 
@@ -520,6 +524,7 @@ TrainRequest TrainingPanel::request() const {
   r.maskRatio = mask_->value();
   r.nLoss = nLoss_->value();
   r.negatives = negatives_->currentText();
+  r.cellGain = cellGain_->value();
   r.valFraction = valFraction_->value();
   r.valCells = valCells_->value();
   r.validateEvery = validateEvery_->value();
@@ -554,6 +559,7 @@ void TrainingPanel::setRequest(const TrainRequest& r) {
   mask_->setValue(r.maskRatio);
   nLoss_->setValue(r.nLoss);
   negatives_->setCurrentIndex(std::max(0, negatives_->findText(r.negatives)));
+  cellGain_->setValue(r.cellGain);
   valFraction_->setValue(r.valFraction);
   valCells_->setValue(r.valCells);
   validateEvery_->setValue(r.validateEvery);
@@ -1020,6 +1026,7 @@ void TrainingPanel::saveSettings() const {
   s.setValue("maskRatio", r.maskRatio);
   s.setValue("nLoss", r.nLoss);
   s.setValue("negatives", r.negatives);
+  s.setValue("cellGain", r.cellGain);
   s.setValue("valFraction", r.valFraction);
   s.setValue("valCells", r.valCells);
   s.setValue("validateEvery", r.validateEvery);
@@ -1066,6 +1073,7 @@ void TrainingPanel::loadSettings() {
   mask_->setValue(s.value("maskRatio", d.maskRatio).toDouble());
   nLoss_->setValue(s.value("nLoss", d.nLoss).toInt());
   negatives_->setCurrentIndex(std::max(0, negatives_->findText(s.value("negatives", d.negatives).toString())));
+  cellGain_->setValue(s.value("cellGain", d.cellGain).toDouble());
   valFraction_->setValue(s.value("valFraction", d.valFraction).toDouble());
   valCells_->setValue(s.value("valCells", d.valCells).toInt());
   validateEvery_->setValue(s.value("validateEvery", d.validateEvery).toInt());

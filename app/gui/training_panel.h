@@ -64,6 +64,7 @@ struct TrainRequest {
   double maskRatio = 0.2;
   int nLoss = 64;          // genes scored per cell
   QString negatives = "uniform";  // uniform | frequency
+  double cellGain = 1.0;   // new model: binary-decoder weights on the cell embedding scaled
   // Validation and checkpoints
   double valFraction = 0.05;
   int valCells = 256;
@@ -201,6 +202,7 @@ class TrainingPanel : public QWidget {
   QDoubleSpinBox* mask_ = nullptr;
   QSpinBox* nLoss_ = nullptr;
   QComboBox* negatives_ = nullptr;
+  QDoubleSpinBox* cellGain_ = nullptr;
   QDoubleSpinBox* valFraction_ = nullptr;
   QSpinBox* valCells_ = nullptr;
   QSpinBox* validateEvery_ = nullptr;
