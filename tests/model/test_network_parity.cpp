@@ -77,12 +77,8 @@ class TestNetworkParity : public QObject {
     QVERIFY((net->embed(tokens, keep) - get(c, "expected")).abs().max().item<double>() < 1e-5);
   }
 
-  // Activation checkpointing changes memory, not results: with dropout on, the same seed gives
-  // the same loss and the same gradients with and without it (the recomputation replays the
-  // forward's dropout masks).
-  // The trainer's --cell-gain: only the binary decoder's weights on the cell embedding change,
-  // so the gene logits' dependence on the cell scales up and nothing else moves.
-  void cellGainScalesOnlyTheCellColumns() {
+  // A small training-head network (token_dim 24, d_model 32, output 16) with `layers` layers.
+  static UceConfig tinyConfig(int64_t layers) {
     UceConfig cfg;
     cfg.nTokens = 50;
     cfg.tokenDim = 24;
@@ -91,9 +87,16 @@ class TestNetworkParity : public QObject {
     cfg.dHid = 64;
     cfg.outputDim = 16;
     cfg.decoderHidden = 32;
-    cfg.nLayers = 1;
+    cfg.nLayers = layers;
     cfg.maxLen = 64;
     cfg.geneHeadDim = 32;
+    return cfg;
+  }
+
+  // The trainer's --cell-gain: only the binary decoder's weights on the cell embedding change,
+  // so the gene logits' dependence on the cell scales up and nothing else moves.
+  void cellGainScalesOnlyTheCellColumns() {
+    const UceConfig cfg = tinyConfig(1);
     torch::manual_seed(5);
     UceNetwork net(cfg);
     auto before = net->named_parameters(true).find("binary_decoder.0.0.weight")->clone();
@@ -106,18 +109,11 @@ class TestNetworkParity : public QObject {
     QVERIFY(torch::equal(*net->named_parameters(true).find("binary_decoder.1.0.weight"), other));
   }
 
+  // Activation checkpointing changes memory, not results: with dropout on, the same seed gives
+  // the same loss and the same gradients with and without it (the recomputation replays the
+  // forward's dropout masks).
   void activationCheckpointingGivesTheSameGradients() {
-    UceConfig cfg;
-    cfg.nTokens = 50;
-    cfg.tokenDim = 24;
-    cfg.dModel = 32;
-    cfg.nHead = 4;
-    cfg.dHid = 64;
-    cfg.outputDim = 16;
-    cfg.decoderHidden = 32;
-    cfg.nLayers = 3;
-    cfg.maxLen = 64;
-    cfg.geneHeadDim = 32;
+    const UceConfig cfg = tinyConfig(3);
     torch::manual_seed(5);
     UceNetwork net(cfg);
     net->train(true);
