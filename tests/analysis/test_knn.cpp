@@ -106,6 +106,39 @@ class TestKnn : public QObject {
           static_cast<long long>(rep.recallSample));
   }
 
+  // When the sample's recall is short, the candidate list widens before every cell is
+  // searched: the graph returned is the widened one, and the recall reported is that graph's
+  // own recall on the sample (a 1M-cell run used to search every cell again at each doubling).
+  void hnswWidensTheSearchBeforeSearchingEveryCell() {
+    const int64_t n = 20000, dim = 48;
+    std::mt19937_64 r(9);
+    std::normal_distribution<float> nd;
+    std::vector<float> x(static_cast<size_t>(n * dim));
+    for (auto& v : x) v = nd(r);  // no clusters: the hardest case for a graph search
+    KnnOptions o;
+    o.k = 15;
+    o.method = KnnMethod::Hnsw;
+    o.efSearch = 16;
+    KnnReport rep;
+    const KnnGraph g = knnGraph({x.data(), n, dim}, o, &rep);
+    QVERIFY2(rep.efSearch > 16, qPrintable(QString("efSearch stayed at %1 (recall %2)").arg(rep.efSearch).arg(rep.recall)));
+    QVERIFY2(rep.recall >= 0.95, qPrintable(QString("reported recall@15 %1").arg(rep.recall)));
+    // The same 1,000-cell sample the graph was checked on (seed 12345): its rows in the
+    // returned graph have exactly the reported recall.
+    std::vector<int64_t> all(static_cast<size_t>(n)), sample;
+    for (int64_t i = 0; i < n; ++i) all[static_cast<size_t>(i)] = i;
+    std::mt19937_64 srng(12345);
+    std::sample(all.begin(), all.end(), std::back_inserter(sample), 1000, srng);
+    const double own = recallAtK(g, exactNeighbours({x.data(), n, dim}, sample, 15), sample);
+    QCOMPARE(own, rep.recall);
+    std::vector<int64_t> rows;
+    for (int64_t i = 3; i < n; i += 41) rows.push_back(i);
+    const double other = recallAtK(g, exactNeighbours({x.data(), n, dim}, rows, 15), rows);
+    QVERIFY2(other >= 0.93, qPrintable(QString("recall@15 on another sample %1").arg(other)));
+    qInfo("uniform 20,000 x 48: efSearch 16 -> %d, recall@15 %.4f (another sample %.4f)", rep.efSearch,
+          rep.recall, other);
+  }
+
   // An HNSW graph is the same at any thread count and from run to run (a parallel FAISS build
   // inserts under locks, so its graph follows the threads' timing: the UMAP and the clusters on
   // it would change when the user changes the thread setting).

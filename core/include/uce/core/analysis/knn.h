@@ -50,6 +50,7 @@ struct KnnReport {
   double seconds = 0;
   double recall = -1;       // recall@k against exact on a sample of cells; -1 = not measured
   int64_t recallSample = 0;
+  int efSearch = 0;         // HNSW: the candidate-list length the search ended with
 };
 
 // Builds the graph; throws uce::Error for n < 2, k < 1 or NaN rows, Error(Cancelled) when
