@@ -86,7 +86,8 @@ int main(int argc, char** argv) {
   ko.threads = threads;
   KnnReport kr;
   const KnnGraph g = knnGraph(view, ko, &kr);
-  std::printf("knn_method %s\nknn_seconds %.3f\nknn_recall %.4f\n", kr.method.c_str(), kr.seconds, kr.recall);
+  std::printf("knn_method %s\nknn_seconds %.3f\nknn_recall %.4f\nknn_ef_search %d\n", kr.method.c_str(), kr.seconds, kr.recall,
+              kr.efSearch);
   std::fflush(stdout);
 
   if (!exportDir.empty()) {

@@ -22,15 +22,17 @@ const char* kUsage =
     "                 [--gene-positions CSV] [--chunk-cells K (4096)] [--threads T (2)]\n"
     "                 [--species human,mouse] [--tissues kidney,lung,heart]\n"
     "                 [--single-dataset (= --species human --tissues kidney)]\n"
-    "                 [--no-assets] [--quiet]\n"
+    "                 [--type-genes N (0)] [--no-assets] [--quiet]\n"
     "Writes DIR/<species>_<tissue>.h5ad (raw UMI counts, obs cell_type, coarse_cell_type,\n"
     "tissue, species, batch, disease) and DIR/assets/ (protein_embeddings/*.pt,\n"
-    "all_tokens.torch, species_offsets.pkl, species_chrom.csv, manifest.json).";
+    "all_tokens.torch, species_offsets.pkl, species_chrom.csv, manifest.json).\n"
+    "--type-genes N: every coarse and every fine cell type also switches on N genes that are\n"
+    "silent in the other types (the demo world uses 40; 0 = only markers and moderate folds).";
 
 int runSynth(const Args& args) {
   Options opt(args, {"single-dataset", "no-assets", "quiet", "help"},
               {"out", "cells", "seed", "genes", "token-dim", "gene-positions", "chunk-cells",
-               "threads", "species", "tissues"});
+               "threads", "species", "tissues", "type-genes"});
   if (opt.has("help")) {
     std::printf("%s\n", kUsage);
     return 0;
@@ -46,6 +48,7 @@ int runSynth(const Args& args) {
   so.tokenDim = opt.getInt("token-dim", so.tokenDim);
   so.chunkCells = opt.getInt("chunk-cells", so.chunkCells);
   so.threads = static_cast<int>(opt.getInt("threads", so.threads));
+  so.typeGenes = opt.getInt("type-genes", so.typeGenes);
   // Installed, the table is <prefix>/share/uce-atlas/human_gene_positions.csv.
   so.genePositionsCsv =
       opt.get("gene-positions", resourcePath("human_gene_positions.csv", UCE_GENE_POSITIONS));

@@ -272,6 +272,8 @@ void validate(const SynthOptions& o) {
   if (o.chunkCells < 1 || o.chunkCells > 1'000'000) bad("--chunk-cells must be between 1 and 1000000");
   if (o.threads < 1 || o.threads > 256) bad("threads must be between 1 and 256");
   if (!(o.zeroFraction > 0.3 && o.zeroFraction < 0.995)) bad("zero fraction must be in (0.3, 0.995)");
+  if (o.typeGenes < 0 || o.typeGenes > o.genesPerSpecies / 4)
+    bad("--type-genes must be between 0 and a quarter of --genes");
   for (const auto& s : o.species)
     if (s != "human" && s != "mouse") bad("unknown species '" + s + "' (choose human, mouse)");
   for (const auto& t : o.tissues) {
@@ -426,6 +428,34 @@ std::unique_ptr<World> buildWorld(SynthOptions opt) {
   }
   for (int32_t c : sampleDistinct(progRng, w->nConcepts, 30, notRandom))
     w->diseaseProgram.emplace_back(c, 1.0);
+  if (o.typeGenes > 0) {
+    // On/off programs (own random stream, so the classic world's draws stay as they were):
+    // genes silent by default (z -2.5 to -3) that a coarse or fine type switches on to z 1.6-2.5.
+    Rng onRng(deriveSeed(o.seed, hashString("on-off programs")));
+    std::vector<uint8_t> used = notRandom;
+    for (size_t t = 0; t < types.size(); ++t)
+      for (size_t c = 0; c < NC; ++c)
+        if (w->typeFold[t][c] != 0.0) used[c] = 1;
+    for (const auto& [c, f] : w->diseaseProgram) used[static_cast<size_t>(c)] = 1;
+    std::vector<std::vector<int32_t>> onCoarse(coarseNames().size()), onFine(types.size());
+    std::vector<uint8_t> isOn(NC, 0);
+    for (auto& list : onCoarse) list = sampleDistinct(onRng, w->nConcepts, static_cast<size_t>(o.typeGenes), used);
+    for (auto& list : onFine) list = sampleDistinct(onRng, w->nConcepts, static_cast<size_t>(o.typeGenes), used);
+    for (const auto* lists : {&onCoarse, &onFine})
+      for (const auto& list : *lists)
+        for (int32_t c : list) isOn[static_cast<size_t>(c)] = 1;
+    for (size_t c = 0; c < NC; ++c)
+      if (isOn[c]) w->baseZ[c] = -2.5 - 0.5 * onRng.uniform();
+    auto switchOn = [&](size_t t, int32_t c) {
+      const double target = 1.6 + 0.9 * onRng.uniform();
+      double& f = w->typeFold[t][static_cast<size_t>(c)];
+      f = std::max(f, target - w->baseZ[static_cast<size_t>(c)]);
+    };
+    for (size_t t = 0; t < types.size(); ++t) {
+      for (int32_t c : onCoarse[static_cast<size_t>(types[t].coarse)]) switchOn(t, c);
+      for (int32_t c : onFine[t]) switchOn(t, c);
+    }
+  }
   if (auto it = conceptOf.find("EPO"); it != conceptOf.end()) w->epoConcept = it->second;
 
   // --- Mouse genes: homologs of a subset of human genes (all markers and housekeeping genes

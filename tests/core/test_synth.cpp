@@ -221,6 +221,48 @@ print(json.dumps(out))
     }
   }
 
+  // --type-genes: each type switches on genes that are silent in the others, so many more
+  // genes tell the types apart than the few named markers of the classic world (the demo world
+  // uses this, so that the UCE objective rewards a model for knowing the cell's type).
+  void typeGenesAreOnInTheirTypeOnly() {
+    for (int64_t n : {int64_t{0}, int64_t{60}}) {
+      SynthOptions o = smallOptions(5);
+      o.cells = 2000;
+      o.species = {"human"};
+      o.tissues = {"kidney"};
+      o.typeGenes = n;
+      SynthAtlas(o).writeDatasets((dir_.path() + "/t" + QString::number(n)).toStdString());
+    }
+    const QString script = R"PY(
+import json, os
+import anndata, numpy as np
+out = {}
+for n in ('0', '60'):
+    a = anndata.read_h5ad(os.path.join(%1, 't' + n, 'human_kidney.h5ad'))
+    det = (a.X.tocsr() > 0)
+    t = a.obs['cell_type'].astype(str).values
+    types = [u for u in np.unique(t) if (t == u).sum() >= 30]
+    rates = np.array([np.asarray(det[t == u].mean(0)).ravel() for u in types])
+    spec = []
+    for i in range(len(types)):
+        others = np.delete(rates, i, 0).max(0)
+        spec.append(int(((rates[i] > 0.5) & (others < 0.1)).sum()))
+    zeros = float(1 - det.nnz / (det.shape[0] * det.shape[1]))
+    out[n] = {'specific': float(np.mean(spec)), 'min_specific': int(min(spec)), 'zeros': zeros}
+print(json.dumps(out))
+)PY";
+    const QJsonObject d = pythonJson(script.arg(py(dir_.path())));
+    const double classic = d["0"].toObject()["specific"].toDouble();
+    const double on = d["60"].toObject()["specific"].toDouble();
+    qInfo("genes specific to a type (>50%% of its cells, <10%% of every other type's): classic %.1f, "
+          "--type-genes 60 %.1f (fewest %d)", classic, on, d["60"].toObject()["min_specific"].toInt());
+    QVERIFY2(on >= 15 && on >= 2.5 * classic, qPrintable(QString("classic %1, type genes %2").arg(classic).arg(on)));
+    QVERIFY(d["60"].toObject()["min_specific"].toInt() >= 8);
+    // Still droplet-like: the share of zeros stays calibrated.
+    const double zeros = d["60"].toObject()["zeros"].toDouble();
+    QVERIFY2(zeros > 0.8 && zeros < 0.95, qPrintable(QString("zeros %1").arg(zeros)));
+  }
+
   // 80,000 cells need no more memory than 20,000: cells stream to disk chunk by chunk.
   void memoryIsBoundedByTheChunk() {
     SynthOptions o = smallOptions(3);
@@ -381,6 +423,11 @@ print(json.dumps({'columns': list(c.columns), 'rows': len(c), 'offsets': off,
     r = kindOf(o);
     QCOMPARE(r.first, ErrorKind::Format);
     QVERIFY(r.second.find("gene_symbol") != std::string::npos);
+    o = smallOptions(1);
+    o.typeGenes = 1000;  // more than a quarter of the 1,500 genes
+    r = kindOf(o);
+    QCOMPARE(r.first, ErrorKind::InvalidArgument);
+    QVERIFY(r.second.find("--type-genes") != std::string::npos);
   }
 
  private:

@@ -58,6 +58,11 @@ struct SynthOptions {
   std::vector<std::string> species;
   std::vector<std::string> tissues;
   double zeroFraction = 0.90;   // target share of zero entries in X
+  // On/off program genes: each coarse and each fine cell type switches on this many more
+  // genes (drawn independently per type, so a gene may belong to several types), silent in
+  // every other type. 0 keeps the classic world, whose types differ in a few markers and
+  // moderate folds only.
+  int64_t typeGenes = 0;
 };
 
 // One species' part of the asset bundle.
