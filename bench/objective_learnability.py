@@ -1,0 +1,97 @@
+"""Can UCE's masked-gene objective teach a cell embedding the cell's type in a few hundred steps?
+Trains only the training head of UCE_SPEC section 4 (gene_embedding_layer and the binary decoder,
+2048-512-128 blocks, AdamW) on one labelled .h5ad of `uce synth` with its protein embeddings,
+with one of two cell encoders in place of the transformer:
+  type  an oracle: a fixed random unit vector per cell type (what a perfect model could give);
+  pool  a learned mean-pool: the mean of Linear-GELU-LayerNorm token vectors over the cell's
+        sentence (128 genes drawn with replacement, weights log1p of normalised counts, from
+        the 80 % of expressed genes left after masking), then a small MLP, L2-normalised.
+Prints the validation masked-gene AUROC every 200 steps (and for `pool` the cell-type ASW of
+the embeddings of 300 validation cells). Session 5 of issue 4 (bench/RESULTS.md) used it to show
+that the decoder learns from a clean type signal in ~200 steps, so the transformer encoder is
+what fails to provide one.
+
+usage: /usr/bin/python3 bench/objective_learnability.py WORLD_DIR DATASET type|pool STEPS LR [uniform|frequency]
+       e.g. WORLD_DIR=/tmp/uce-demo-model/world DATASET=human_kidney
+"""
+import sys
+
+import anndata
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score, silhouette_score
+
+
+def main():
+    world, dataset, mode, steps, lr = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
+    negatives = sys.argv[6] if len(sys.argv) > 6 else "frequency"
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    stem = "Homo_sapiens.GRCh38" if dataset.startswith("human") else "Mus_musculus.GRCm39"
+    pe = torch.load(f"{world}/assets/protein_embeddings/{stem}.gene_symbol_to_embedding_ESM2.pt")
+    a = anndata.read_h5ad(f"{world}/{dataset}.h5ad")
+    P = torch.nn.functional.normalize(torch.stack([pe[g.upper()] for g in a.var_names]).float(), dim=1)
+    X = a.X.tocsr()
+    freq = np.asarray((X > 0).mean(0)).ravel()
+    types = a.obs["cell_type"].astype(str).values
+    tid = np.searchsorted(np.unique(types), types)
+    order = rng.permutation(X.shape[0])
+    train, val = order[: X.shape[0] * 4 // 5], order[X.shape[0] * 4 // 5:]
+    D = 64
+    typevec = torch.nn.functional.normalize(torch.randn(tid.max() + 1, D), dim=1)
+
+    def sample(cells):
+        G, Y, S = [], [], []
+        for c in cells:
+            e = X.indices[X.indptr[c]:X.indptr[c + 1]]
+            v = X.data[X.indptr[c]:X.indptr[c + 1]]
+            mi = rng.choice(len(e), max(1, int(round(0.2 * len(e)))), replace=False)
+            keep = np.ones(len(e), bool)
+            keep[mi] = False
+            w = np.log1p(v[keep] / v.sum() * 1e4)
+            S.append(rng.choice(e[keep], 128, replace=True, p=w / w.sum()))
+            pos = rng.choice(e[mi], 32, replace=len(mi) < 32)
+            un = np.setdiff1d(np.arange(X.shape[1]), e)
+            p = freq[un] + 1e-6 if negatives == "frequency" else np.ones(len(un))
+            G.append(np.concatenate([pos, rng.choice(un, 32, replace=False, p=p / p.sum())]))
+            Y.append([1] * 32 + [0] * 32)
+        return (np.asarray(cells), torch.tensor(np.array(G, dtype=np.int64)), torch.tensor(np.array(Y, dtype=np.float32)),
+                torch.tensor(np.array(S, dtype=np.int64)))
+
+    def block(i, o):
+        return torch.nn.Sequential(torch.nn.Linear(i, o), torch.nn.LayerNorm(o), torch.nn.GELU())
+
+    gene_layer = torch.nn.Sequential(torch.nn.Linear(P.shape[1], D), torch.nn.GELU(), torch.nn.LayerNorm(D))
+    decoder = torch.nn.Sequential(block(2 * D, 2048), block(2048, 512), block(512, 128), torch.nn.Linear(128, 1))
+    token = torch.nn.Sequential(torch.nn.Linear(P.shape[1], D), torch.nn.GELU(), torch.nn.LayerNorm(D))
+    cell_mlp = torch.nn.Sequential(block(D, 256), block(256, D), torch.nn.Linear(D, D))
+    modules = [gene_layer, decoder, token, cell_mlp]
+    opt = torch.optim.AdamW([p for m in modules for p in m.parameters()], lr=lr, weight_decay=0.01)
+
+    def cell_embedding(C, S):
+        if mode == "type":
+            return typevec[tid[C]]
+        return torch.nn.functional.normalize(cell_mlp(token(P[S]).mean(1)), dim=1)
+
+    def logits(C, G, S):
+        c = cell_embedding(C, S).unsqueeze(1).expand(-1, G.shape[1], -1)
+        return decoder(torch.cat([c, gene_layer(P[G])], -1)).squeeze(-1)
+
+    Cv, Gv, Yv, Sv = sample(val[:300])
+    for step in range(steps + 1):
+        if step % 200 == 0:
+            with torch.no_grad():
+                auroc = roc_auc_score(Yv.numpy().ravel(), logits(Cv, Gv, Sv).numpy().ravel())
+                extra = ""
+                if mode == "pool":
+                    extra = "  type ASW %.3f" % silhouette_score(cell_embedding(Cv, Sv).numpy(), tid[Cv])
+            print(f"{mode} {negatives} step {step}: val AUROC {auroc:.4f}{extra}", flush=True)
+        C, G, Y, S = sample(rng.choice(train, 32))
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits(C, G, S), Y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
+if __name__ == "__main__":
+    main()
