@@ -119,8 +119,17 @@ class TestKnn : public QObject {
     o.k = 15;
     o.method = KnnMethod::Hnsw;
     o.efSearch = 16;
+    std::vector<double> fractions;  // the job panel's bar: it never moves back while widening
+    o.progress = [&](const char*, double f) {
+      fractions.push_back(f);
+      return true;
+    };
     KnnReport rep;
     const KnnGraph g = knnGraph({x.data(), n, dim}, o, &rep);
+    for (size_t i = 1; i < fractions.size(); ++i)
+      QVERIFY2(fractions[i] >= fractions[i - 1],
+               qPrintable(QString("progress %1 after %2").arg(fractions[i]).arg(fractions[i - 1])));
+    QCOMPARE(fractions.back(), 1.0);
     QVERIFY2(rep.efSearch > 16, qPrintable(QString("efSearch stayed at %1 (recall %2)").arg(rep.efSearch).arg(rep.recall)));
     QVERIFY2(rep.recall >= 0.95, qPrintable(QString("reported recall@15 %1").arg(rep.recall)));
     // The same 1,000-cell sample the graph was checked on (seed 12345): its rows in the

@@ -419,8 +419,11 @@ KnnGraph knnGraph(const MatrixView& x, const KnnOptions& o, KnnReport* report) {
     part.k = k;
     part.indices.resize(static_cast<size_t>(sampled * k));
     part.distances.resize(static_cast<size_t>(sampled * k));
+    double from = 0.53;  // each widening takes half of what is left of 0.53-0.55: the bar only moves on
     for (;;) {
-      searchDroppingSelf(viaIndex, x, sample, k, part, adaptivePlan(), progressSpan(progress, 0.53, 0.55));
+      const double to = from + (0.55 - from) / 2;
+      searchDroppingSelf(viaIndex, x, sample, k, part, adaptivePlan(), progressSpan(progress, from, to));
+      from = to;
       recall = recallAtK(part, truth, sampleRows);
       if (recall >= kTargetRecall || h->hnsw.efSearch >= kMaxEfSearch) break;
       h->hnsw.efSearch = std::min(kMaxEfSearch, 2 * h->hnsw.efSearch);
