@@ -335,17 +335,23 @@ void buildHnsw(faiss::IndexHNSW& index, const MatrixView& x, const ProgressFn& p
   reportProgress(progress, "kNN graph", 1);
 }
 
+// A graph of n rows of k neighbours, to be filled by searchDroppingSelf.
+KnnGraph emptyGraph(int64_t n, int k) {
+  KnnGraph g;
+  g.n = n;
+  g.k = k;
+  g.indices.resize(static_cast<size_t>(n * k));
+  g.distances.resize(static_cast<size_t>(n * k));
+  return g;
+}
+
 }  // namespace
 
 KnnGraph exactNeighbours(const MatrixView& x, const std::vector<int64_t>& rows, int k, int threads,
                          const ProgressFn& progress) {
   check(x, k);
   ThreadScope scope(threads);
-  KnnGraph g;
-  g.n = static_cast<int64_t>(rows.size());
-  g.k = k;
-  g.indices.resize(static_cast<size_t>(g.n * k));
-  g.distances.resize(static_cast<size_t>(g.n * k));
+  KnnGraph g = emptyGraph(static_cast<int64_t>(rows.size()), k);
   searchDroppingSelf(bruteForce(x), x, rows, k, g, exactPlan(x), progress);
   return g;
 }
@@ -389,11 +395,7 @@ KnnGraph knnGraph(const MatrixView& x, const KnnOptions& o, KnnReport* report) {
   }
   std::vector<int64_t> all(static_cast<size_t>(x.n));
   for (int64_t i = 0; i < x.n; ++i) all[static_cast<size_t>(i)] = i;
-  KnnGraph g;
-  g.n = x.n;
-  g.k = k;
-  g.indices.resize(static_cast<size_t>(x.n * k));
-  g.distances.resize(static_cast<size_t>(x.n * k));
+  KnnGraph g = emptyGraph(x.n, k);
   SearchFn viaIndex = [&](int64_t m, const float* q, int kk, float* d, idx_t* l) { index->search(m, q, kk, d, l); };
   double recall = 1.0;
   int64_t sampled = x.n;
@@ -414,11 +416,7 @@ KnnGraph knnGraph(const MatrixView& x, const KnnOptions& o, KnnReport* report) {
     std::vector<int64_t> sampleRows(sample.size());
     for (size_t r = 0; r < sampleRows.size(); ++r) sampleRows[r] = static_cast<int64_t>(r);
     faiss::IndexHNSW* h = index.get();
-    KnnGraph part;
-    part.n = sampled;
-    part.k = k;
-    part.indices.resize(static_cast<size_t>(sampled * k));
-    part.distances.resize(static_cast<size_t>(sampled * k));
+    KnnGraph part = emptyGraph(sampled, k);
     double from = 0.53;  // each widening takes half of what is left of 0.53-0.55: the bar only moves on
     for (;;) {
       const double to = from + (0.55 - from) / 2;
