@@ -36,7 +36,8 @@ const char* kUsage =
     "                 [--grad-accum K (1)] [--max-steps S (10000)] [--lr LR (1e-4)] [--warmup W (5% of S)]\n"
     "                 [--weight-decay WD (0.01)] [--clip C (1.0)] [--sample-size G (1024)]\n"
     "                 [--mask-ratio R (0.2)] [--n-loss N (64)] [--negatives uniform|frequency (uniform)]\n"
-    "                 [--val-fraction F (0.05)] [--cell-gain G (1)]\n"
+    "                 [--val-fraction F (0.05)] [--cell-gain G (1)] [--first-qk-gain G (1)]\n"
+    "                 [--downsample-to UMIS (0 = off)]\n"
     "                 [--val-cells V (256)] [--validate-every N (100)] [--checkpoint-every N (500)]\n"
     "                 [--keep-checkpoints K (3)] [--init-model FILE] [--seed S (0)]\n"
     "                 [--device cpu|cuda] [--threads T] [--resume] [--quiet]\n"
@@ -134,7 +135,8 @@ int runTrain(const Args& args) {
             {"corpus", "assets", "out", "nlayers", "d-model", "nhead", "d-hid", "output-dim", "batch-size",
              "grad-accum", "max-steps", "lr", "warmup", "weight-decay", "clip", "sample-size", "mask-ratio",
              "n-loss", "val-fraction", "val-cells", "validate-every", "checkpoint-every", "keep-checkpoints",
-             "init-model", "seed", "device", "threads", "nproc", "negatives", "cell-gain"});
+             "init-model", "seed", "device", "threads", "nproc", "negatives", "cell-gain",
+             "downsample-to", "first-qk-gain"});
   if (o.has("help")) {
     std::printf("%s\n", kUsage);
     return 0;
@@ -163,6 +165,8 @@ int runTrain(const Args& args) {
   t.nLoss = static_cast<int>(o.getInt("n-loss", t.nLoss));
   t.negatives = o.get("negatives", t.negatives);
   t.cellGain = o.getDouble("cell-gain", t.cellGain);
+  t.downsampleTo = o.getDouble("downsample-to", t.downsampleTo);
+  t.firstLayerQkGain = o.getDouble("first-qk-gain", t.firstLayerQkGain);
   t.valFraction = o.getDouble("val-fraction", t.valFraction);
   t.valCells = static_cast<int>(o.getInt("val-cells", t.valCells));
   t.validateEvery = o.getInt("validate-every", t.validateEvery);

@@ -13,6 +13,7 @@
 
 #include "command.h"
 #include "uce/core/error.h"
+#include "uce/core/process.h"
 
 namespace uce::cli {
 
@@ -125,13 +126,14 @@ static std::string oneLine(std::string s) {
 }
 
 static void usage(std::FILE* to) {
-  std::fprintf(to, "usage: uce <command> [options]\n       uce --version\n\ncommands:\n");
+  std::fprintf(to, "usage: uce <command> [options]\n       uce --version [--verbose]\n\ncommands:\n");
   for (const auto& c : registry()) std::fprintf(to, "  %-10s %s\n", c.name, c.summary);
 }
 
 }  // namespace uce::cli
 
 int main(int argc, char** argv) {
+  uce::preferPassiveOpenMpWait(argv);
 #if defined(__GLIBC__)
   // LibTorch allocates and frees tensors of many MB every step. glibc serves those with
   // mmap/munmap by default, so every step paid page faults and zeroing again (a profile of CPU
@@ -149,6 +151,10 @@ int main(int argc, char** argv) {
   std::string cmd = argv[1];
   if (cmd == "--version" || cmd == "version") {
     std::printf("uce %s\n", UCE_VERSION);
+    if (argc > 2 && std::strcmp(argv[2], "--verbose") == 0) {  // how this process runs
+      const char* policy = std::getenv("OMP_WAIT_POLICY");
+      std::printf("OpenMP wait policy: %s\n", policy ? policy : "(library default)");
+    }
     return 0;
   }
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {

@@ -17,6 +17,7 @@
 #include <memory>
 
 #include "main_window.h"
+#include "uce/core/process.h"
 #include "uce/views/scatter_map.h"
 
 namespace {
@@ -85,6 +86,7 @@ int runSelfTest() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  uce::preferPassiveOpenMpWait(argv);
   QSurfaceFormat::setDefaultFormat(uce::views::ScatterMap::defaultFormat());
   QApplication app(argc, argv);
   QApplication::setApplicationName("UCE Atlas");

@@ -433,6 +433,13 @@ void UceNetworkImpl::scaleCellInputOfBinaryDecoder(double gain) {
   w.narrow(1, 0, config_.outputDim).mul_(gain);
 }
 
+void UceNetworkImpl::scaleFirstLayerQueryKey(double gain) {
+  if (layers_->is_empty()) return;
+  torch::NoGradGuard noGrad;
+  auto& w = (*layers_)[0]->as<EncoderLayer>()->self_attn->in_proj_weight;  // [3d, d]: q, k, v
+  w.narrow(0, 0, 2 * config_.dModel).mul_(gain);
+}
+
 void UceNetworkImpl::loadStateDict(const NamedTensors& sd, const std::string& file, bool requireTokens) {
   std::map<std::string, torch::Tensor> given(sd.begin(), sd.end());
   torch::NoGradGuard noGrad;

@@ -553,6 +553,7 @@ struct Trainer::Impl {
       << "\nmask_ratio " << opt.maskRatio << "\nblock_rows " << opt.blockRows << "\nshuffle_blocks "
       << opt.shuffleBlocks << "\nval_fraction " << opt.valFraction << "\nfiles " << files.size() << "\n";
     if (opt.negatives != "uniform") o << "negatives " << opt.negatives << "\n";
+    if (opt.downsampleTo > 0) o << "downsample_to " << opt.downsampleTo << "\n";
     if (world > 1) o << "world_size " << world << "\n";
     return o.str();
   }
@@ -652,10 +653,15 @@ Trainer::Trainer(const TrainOptions& options) : d_(std::make_unique<Impl>()) {
   d.sampleOpt.maskRatio = o.maskRatio;
   d.sampleOpt.nLoss = o.nLoss;
   d.sampleOpt.negatives = o.negatives;
+  d.sampleOpt.downsampleTo = o.downsampleTo;
   if (!(o.cellGain > 0) || !std::isfinite(o.cellGain))
     fail(ErrorKind::InvalidArgument, "", "--cell-gain must be a positive number");
+  if (!(o.firstLayerQkGain > 0) || !std::isfinite(o.firstLayerQkGain))
+    fail(ErrorKind::InvalidArgument, "", "--first-qk-gain must be a positive number");
   if (o.negatives != "uniform" && o.negatives != "frequency")
     fail(ErrorKind::InvalidArgument, "", "--negatives must be uniform or frequency");
+  if (!(o.downsampleTo >= 0) || !std::isfinite(o.downsampleTo))
+    fail(ErrorKind::InvalidArgument, "", "--downsample-to must be a number of UMIs >= 0 (0 = off)");
   if (o.device == "cuda") {
     if (!torch::cuda::is_available())
       fail(ErrorKind::InvalidArgument, "", "--device cuda asked for, but no CUDA device is available (this build's "
@@ -738,6 +744,7 @@ Trainer::Trainer(const TrainOptions& options) : d_(std::make_unique<Impl>()) {
       torch::NoGradGuard noGrad;
       d.net->scaleCellInputOfBinaryDecoder(o.cellGain);
     }
+    if (o.firstLayerQkGain != 1.0) d.net->scaleFirstLayerQueryKey(o.firstLayerQkGain);
   }
   if (o.padLength > c.maxLen) fail(ErrorKind::InvalidArgument, "", "pad length exceeds the model's positions");
   d.net->setTokenTable(tokens);

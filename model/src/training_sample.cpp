@@ -15,6 +15,7 @@ uint64_t mix64(uint64_t z) {
 }
 // Mask and loss-gene draws use their own stream, apart from the sentence's draws.
 constexpr uint64_t kMaskSalt = 0x6A09E667F3BCC909ull;
+constexpr uint64_t kThinSalt = 0xBB67AE8584CAA73Bull;  // depth thinning: a stream of its own
 }  // namespace
 
 uint64_t sampleStream(uint64_t epoch, uint64_t file, uint64_t row) {
@@ -27,6 +28,8 @@ TrainingSampleBuilder::TrainingSampleBuilder(const GeneTable& genes, const Sente
       expressed_(genes.token.size(), 0) {
   if (opt_.negatives != "uniform" && opt_.negatives != "frequency")
     throw std::invalid_argument("negatives must be uniform or frequency");
+  if (!(opt_.downsampleTo >= 0) || !std::isfinite(opt_.downsampleTo))
+    throw std::invalid_argument("downsample target must be a count >= 0 (0 = off)");
   if (opt_.negatives == "frequency") {
     if (!detection_ || detection_->size() != genes.token.size())
       throw std::invalid_argument("frequency negatives need the per-gene detection rates");
@@ -36,6 +39,30 @@ TrainingSampleBuilder::TrainingSampleBuilder(const GeneTable& genes, const Sente
 
 bool TrainingSampleBuilder::build(const int32_t* cols, const float* vals, int64_t n, uint64_t stream,
                                   TrainingSample& out) {
+  if (opt_.downsampleTo > 0) {
+    // Thin the cell to the common depth: each UMI kept with probability target / total.
+    double total = 0;
+    for (int64_t k = 0; k < n; ++k)
+      if (vals[k] > 0) total += std::llround(vals[k]);
+    if (total > opt_.downsampleTo) {
+      const double keep = opt_.downsampleTo / total;
+      CellRng thin(sentenceOpt_.seed ^ kThinSalt, stream);
+      thinCols_.clear();
+      thinVals_.clear();
+      for (int64_t k = 0; k < n; ++k) {
+        if (!(vals[k] > 0)) continue;
+        const int64_t umis = std::llround(vals[k]);
+        int64_t kept = 0;
+        for (int64_t u = 0; u < umis; ++u) kept += thin.uniform() < keep ? 1 : 0;
+        if (kept == 0) continue;
+        thinCols_.push_back(cols[k]);
+        thinVals_.push_back(static_cast<float>(kept));
+      }
+      cols = thinCols_.data();
+      vals = thinVals_.data();
+      n = static_cast<int64_t>(thinCols_.size());
+    }
+  }
   // Expressed matched genes of the cell (columns are unique in a CSR row).
   eCols_.clear();
   eVals_.clear();

@@ -194,6 +194,84 @@ class TestTrainer : public QObject {
     }
   }
 
+  // --downsample-to: a cell deeper than the target is thinned (each UMI kept with probability
+  // target / total) before masking, reproducibly from its stream; a shallower cell is untouched.
+  void downsamplingThinsDeepCellsOnly() {
+    GeneTable t;
+    const int genes = 2000;
+    for (int c = 0; c < genes; ++c) {
+      t.token.push_back(100 + c);
+      t.chrom.push_back(c % 7);
+      t.start.push_back(1000 * c);
+    }
+    t.finalize();
+    SentenceOptions so;
+    so.sampleSize = 64;
+    so.padLength = 128;
+    SampleOptions plain, thin;
+    thin.downsampleTo = 1000;
+    TrainingSampleBuilder a(t, so, plain), b(t, so, thin);
+    std::vector<int32_t> deepCols, shallowCols;
+    std::vector<float> deepVals, shallowVals;
+    for (int c = 0; c < 1500; ++c) {  // 6,000 UMIs
+      deepCols.push_back(c);
+      deepVals.push_back(4.f);
+    }
+    for (int c = 0; c < 300; ++c) {  // 600 UMIs: below the target
+      shallowCols.push_back(c);
+      shallowVals.push_back(2.f);
+    }
+    TrainingSample full, thinned, again, shallowA, shallowB;
+    QVERIFY(a.build(deepCols.data(), deepVals.data(), 1500, 5, full));
+    QVERIFY(b.build(deepCols.data(), deepVals.data(), 1500, 5, thinned));
+    QVERIFY(b.build(deepCols.data(), deepVals.data(), 1500, 5, again));
+    QCOMPARE(full.maskedColumns.size(), size_t(300));  // 20 % of 1,500 expressed genes
+    // A gene keeps at least one of its 4 UMIs with probability 1 - (5/6)^4 = 0.52: ~780 of 1,500
+    // stay expressed, so ~155 are masked.
+    QVERIFY2(thinned.maskedColumns.size() > 130 && thinned.maskedColumns.size() < 180,
+             qPrintable(QString::number(thinned.maskedColumns.size())));
+    for (int32_t c : thinned.maskedColumns) QVERIFY(c >= 0 && c < 1500);
+    QVERIFY(again.tokens == thinned.tokens && again.maskedColumns == thinned.maskedColumns &&
+            again.lossColumns == thinned.lossColumns);
+    QVERIFY(a.build(shallowCols.data(), shallowVals.data(), 300, 9, shallowA));
+    QVERIFY(b.build(shallowCols.data(), shallowVals.data(), 300, 9, shallowB));
+    QVERIFY(shallowA.tokens == shallowB.tokens && shallowA.maskedColumns == shallowB.maskedColumns &&
+            shallowA.lossColumns == shallowB.lossColumns);
+    SampleOptions bad;
+    bad.downsampleTo = -5;
+    QVERIFY_THROWS_EXCEPTION(std::invalid_argument, TrainingSampleBuilder(t, so, bad));
+    QString out, err;
+    QCOMPARE(cli({"train", "--corpus", corpus_, "--assets", assets_, "--out", tmp_.filePath("bad-ds"),
+                  "--downsample-to", "-1"}, &out, &err), 2);
+    QVERIFY2(err.contains("--downsample-to"), qPrintable(err));
+  }
+
+  // firstLayerQkGain: a new model's layer-0 query and key weights start scaled by the gain; the
+  // values, the later layers and the rest of the network start exactly as without it.
+  void firstLayerQkGainScalesLayerZeroQueryKeyOnly() {
+    TrainOptions plain = base(tmp_.filePath("qk-plain")), soft = base(tmp_.filePath("qk-soft"));
+    plain.maxSteps = soft.maxSteps = 0;
+    soft.firstLayerQkGain = 0.125;
+    Trainer(plain).run();
+    Trainer(soft).run();
+    NamedTensors a = loadTensorDict((tmp_.filePath("qk-plain") + "/model.torch").toStdString());
+    NamedTensors b = loadTensorDict((tmp_.filePath("qk-soft") + "/model.torch").toStdString());
+    QCOMPARE(a.size(), b.size());
+    const int64_t d = 32;
+    for (size_t i = 0; i < a.size(); ++i) {
+      QVERIFY(a[i].first == b[i].first);
+      if (a[i].first == "transformer_encoder.layers.0.self_attn.in_proj_weight") {
+        QVERIFY(b[i].second.narrow(0, 0, 2 * d).allclose(a[i].second.narrow(0, 0, 2 * d).mul(0.125)));
+        QVERIFY(b[i].second.narrow(0, 2 * d, d).equal(a[i].second.narrow(0, 2 * d, d)));
+      } else {
+        QVERIFY2(a[i].second.equal(b[i].second), a[i].first.c_str());
+      }
+    }
+    TrainOptions bad = base(tmp_.filePath("qk-bad"));
+    bad.firstLayerQkGain = 0;
+    QVERIFY_THROWS_EXCEPTION(uce::Error, Trainer{bad});
+  }
+
   void learnsAndWritesUsableWeights() {
     const QString out = tmp_.filePath("run");
     Trainer trainer(base(out));

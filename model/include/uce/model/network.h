@@ -49,6 +49,9 @@ class UceNetworkImpl : public torch::nn::Module {
   // Multiplies the first binary-decoder layer's weights on the cell embedding (its first
   // output_dim input columns) by `gain` (an initialisation choice of the trainer).
   void scaleCellInputOfBinaryDecoder(double gain);
+  // Multiplies the query and key rows of layer 0's in_proj_weight by gain (an initialisation
+  // choice; see TrainOptions::firstLayerQkGain).
+  void scaleFirstLayerQueryKey(double gain);
 
   // Copies a state dict in; every key of the module must be present with the same shape
   // (pe_embedding may be skipped when tokens come separately). Throws uce::Error.

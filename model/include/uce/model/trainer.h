@@ -37,6 +37,13 @@ struct SampleOptions {
   // state; on small corpora uniform negatives let a model score well from gene priors alone
   // while its cell embeddings collapse.
   std::string negatives = "uniform";
+  // Depth: when > 0, a cell with more UMIs than this (its stored counts summed) is thinned to
+  // about this many before masking (each UMI kept with probability target / total, a binomial
+  // draw per gene from the cell's own stream; values are rounded to whole counts first). All
+  // cells then look equally deep to the objective, so the model gains nothing by encoding the
+  // sequencing depth (which differs between donors and batches) and spends its capacity on the
+  // cell's state instead. Cells shallower than the target are left as they are. 0 = off.
+  double downsampleTo = 0;
 };
 
 struct TrainingSample {
@@ -67,7 +74,8 @@ class TrainingSampleBuilder {
   SampleOptions opt_;
   SentenceBuilder sentence_;
   std::vector<uint8_t> expressed_;  // [columns] marker for the current cell, zero between cells
-  std::vector<int32_t> eCols_, keepCols_;
+  std::vector<int32_t> eCols_, keepCols_, thinCols_;
+  std::vector<float> thinVals_;
   std::vector<float> eVals_, keepVals_;
   std::vector<int32_t> pool_;
 };
@@ -112,12 +120,20 @@ struct TrainOptions {
   // (norm ~sqrt(d_model)), so at gain 1 the cell is a small input that short runs learn to
   // ignore; sqrt(d_model) balances the two. Ignored when initModel / resume give the weights.
   double cellGain = 1.0;
+  // A new model's first attention layer starts with its query and key projections multiplied
+  // by this. The spec scales the token vectors by sqrt(d_model) before layer 0 (later layers see
+  // LayerNorm outputs), so with PyTorch's default initialisation layer 0's attention logits have
+  // a standard deviation of about d_model / 2 (27 measured at d_model 64): every query attends
+  // to a single token and little gradient reaches the others. 1 / sqrt(d_model) gives layer 0
+  // the logit scale of the later layers. 1 = PyTorch's default. Ignored like cellGain.
+  double firstLayerQkGain = 1.0;
   // Sample
   int sampleSize = 1024;         // genes per sentence (with replacement), UCE_SPEC 3
   int padLength = 0;             // 0 = sampleSize + 512 (room for chromosome tokens)
   double maskRatio = 0.2;
   int nLoss = 64;                // the paper used more on its large models; 64 suits small ones
   std::string negatives = "uniform";  // uniform | frequency (SampleOptions::negatives)
+  double downsampleTo = 0;       // thin deeper cells to this many UMIs (SampleOptions::downsampleTo); 0 = off
   // Optimisation
   int batchSize = 16;            // cells per micro-batch (per rank: global batch = ranks x batchSize)
   int gradAccum = 1;             // micro-batches per optimizer step
