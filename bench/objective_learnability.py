@@ -9,7 +9,9 @@ with one of two cell encoders in place of the transformer:
 Prints the validation masked-gene AUROC every 200 steps (and for `pool` the cell-type ASW of
 the embeddings of 300 validation cells). Session 5 of issue 4 (bench/RESULTS.md) used it to show
 that the decoder learns from a clean type signal in ~200 steps, so the transformer encoder is
-what fails to provide one.
+what fails to provide one. Negatives come from genes detected in >= 10 cells, as in `uce train`
+(before session 6 they came from all genes, which made every AUROC here higher than the
+trainer's on the same cells).
 
 usage: /usr/bin/python3 bench/objective_learnability.py WORLD_DIR DATASET type|pool STEPS LR [uniform|frequency]
        e.g. WORLD_DIR=/tmp/uce-demo-model/world DATASET=human_kidney
@@ -33,6 +35,7 @@ def main():
     P = torch.nn.functional.normalize(torch.stack([pe[g.upper()] for g in a.var_names]).float(), dim=1)
     X = a.X.tocsr()
     freq = np.asarray((X > 0).mean(0)).ravel()
+    usable = np.flatnonzero(freq * X.shape[0] >= 10)  # the trainer ignores genes seen in < 10 cells
     types = a.obs["cell_type"].astype(str).values
     tid = np.searchsorted(np.unique(types), types)
     order = rng.permutation(X.shape[0])
@@ -51,7 +54,7 @@ def main():
             w = np.log1p(v[keep] / v.sum() * 1e4)
             S.append(rng.choice(e[keep], 128, replace=True, p=w / w.sum()))
             pos = rng.choice(e[mi], 32, replace=len(mi) < 32)
-            un = np.setdiff1d(np.arange(X.shape[1]), e)
+            un = np.setdiff1d(usable, e)
             p = freq[un] + 1e-6 if negatives == "frequency" else np.ones(len(un))
             G.append(np.concatenate([pos, rng.choice(un, 32, replace=False, p=p / p.sum())]))
             Y.append([1] * 32 + [0] * 32)

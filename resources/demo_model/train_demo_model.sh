@@ -9,7 +9,8 @@
 # The demo model does not exist yet (issue 4): no recipe tried so far beats PCA. For experiments
 # the environment overrides the world (WORLD_EXTRA, e.g. "--type-genes 80"), the shape (NL, DM,
 # NH, DH, OD), the training sample size (SAMPLE), STEPS, LR, WARMUP and further `uce train`
-# flags (TRAIN_EXTRA); W is the work folder and DEST where the results are copied.
+# flags (TRAIN_EXTRA, e.g. "--n-loss 32 --downsample-to 1000 --first-qk-gain 0.125"); W is the
+# work folder and DEST where the results are copied. bench/RESULTS.md lists what was tried.
 set -euo pipefail
 UCE=${UCE:-build/app/uce}
 W=${W:-/tmp/uce-demo-model}
