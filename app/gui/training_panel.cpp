@@ -140,11 +140,12 @@ QStringList TrainRequest::arguments(const QString& corpusCsv, bool resume) const
   if (warmup >= 0) a << "--warmup" << QString::number(warmup);
   a << "--weight-decay" << num(weightDecay) << "--clip" << num(clip) << "--sample-size" << QString::number(sampleSize)
     << "--mask-ratio" << num(maskRatio) << "--n-loss" << QString::number(nLoss) << "--negatives" << negatives
-    << "--cell-gain" << num(cellGain)
+    << "--cell-gain" << num(cellGain) << "--first-qk-gain" << num(firstQkGain)
     << "--val-fraction" << num(valFraction) << "--val-cells" << QString::number(valCells) << "--validate-every"
     << QString::number(validateEvery) << "--checkpoint-every" << QString::number(checkpointEvery)
     << "--keep-checkpoints" << QString::number(keepCheckpoints) << "--seed" << QString::number(seed) << "--device"
     << device << "--nproc" << QString::number(nproc);
+  if (downsampleTo > 0) a << "--downsample-to" << QString::number(downsampleTo);
   if (threads > 0) a << "--threads" << QString::number(threads);
   if (!initModel.isEmpty()) a << "--init-model" << initModel;
   if (resume) a << "--resume";
@@ -363,6 +364,13 @@ QWidget* TrainingPanel::buildForm() {
   negatives_->addItems({"uniform", "frequency"});
   cellGain_ = dspin(hyper, "cellGain", 0.01, 1000, 1.0, 2, 0.5);
   cellGain_->setToolTip(tr("A new model's binary-decoder weights on the cell embedding start multiplied by this"));
+  firstQkGain_ = dspin(hyper, "firstQkGain", 0.001, 1000, 1.0, 3, 0.125);
+  firstQkGain_->setToolTip(tr("A new model's first attention layer starts with its query and key weights multiplied "
+                              "by this; 1/sqrt(d_model) keeps its attention from starting saturated"));
+  downsampleTo_ = spin(hyper, "downsampleTo", 0, 100000000, 0);
+  downsampleTo_->setSpecialValueText(tr("off"));
+  downsampleTo_->setToolTip(tr("Training cells with more UMIs than this are thinned to about this many, so the "
+                               "objective does not reward encoding the sequencing depth"));
   seed_ = spin(hyper, "seed", 0, 2147483647, 0);
   hf->addRow(tr("Batch size (cells)"), batch_);
   hf->addRow(tr("Gradient accumulation"), accum_);
@@ -376,6 +384,8 @@ QWidget* TrainingPanel::buildForm() {
   hf->addRow(tr("N_loss (genes scored)"), nLoss_);
   hf->addRow(tr("Negatives"), negatives_);
   hf->addRow(tr("Cell gain (new model)"), cellGain_);
+  hf->addRow(tr("First-layer q/k gain (new model)"), firstQkGain_);
+  hf->addRow(tr("Thin cells to (UMIs)"), downsampleTo_);
   hf->addRow(tr("Seed"), seed_);
   v->addWidget(hyper);
 
@@ -525,6 +535,8 @@ TrainRequest TrainingPanel::request() const {
   r.nLoss = nLoss_->value();
   r.negatives = negatives_->currentText();
   r.cellGain = cellGain_->value();
+  r.firstQkGain = firstQkGain_->value();
+  r.downsampleTo = downsampleTo_->value();
   r.valFraction = valFraction_->value();
   r.valCells = valCells_->value();
   r.validateEvery = validateEvery_->value();
@@ -560,6 +572,8 @@ void TrainingPanel::setRequest(const TrainRequest& r) {
   nLoss_->setValue(r.nLoss);
   negatives_->setCurrentIndex(std::max(0, negatives_->findText(r.negatives)));
   cellGain_->setValue(r.cellGain);
+  firstQkGain_->setValue(r.firstQkGain);
+  downsampleTo_->setValue(r.downsampleTo);
   valFraction_->setValue(r.valFraction);
   valCells_->setValue(r.valCells);
   validateEvery_->setValue(r.validateEvery);
@@ -1027,6 +1041,8 @@ void TrainingPanel::saveSettings() const {
   s.setValue("nLoss", r.nLoss);
   s.setValue("negatives", r.negatives);
   s.setValue("cellGain", r.cellGain);
+  s.setValue("firstQkGain", r.firstQkGain);
+  s.setValue("downsampleTo", r.downsampleTo);
   s.setValue("valFraction", r.valFraction);
   s.setValue("valCells", r.valCells);
   s.setValue("validateEvery", r.validateEvery);
@@ -1074,6 +1090,8 @@ void TrainingPanel::loadSettings() {
   nLoss_->setValue(s.value("nLoss", d.nLoss).toInt());
   negatives_->setCurrentIndex(std::max(0, negatives_->findText(s.value("negatives", d.negatives).toString())));
   cellGain_->setValue(s.value("cellGain", d.cellGain).toDouble());
+  firstQkGain_->setValue(s.value("firstQkGain", d.firstQkGain).toDouble());
+  downsampleTo_->setValue(s.value("downsampleTo", d.downsampleTo).toInt());
   valFraction_->setValue(s.value("valFraction", d.valFraction).toDouble());
   valCells_->setValue(s.value("valCells", d.valCells).toInt());
   validateEvery_->setValue(s.value("validateEvery", d.validateEvery).toInt());

@@ -65,6 +65,8 @@ struct TrainRequest {
   int nLoss = 64;          // genes scored per cell
   QString negatives = "uniform";  // uniform | frequency
   double cellGain = 1.0;   // new model: binary-decoder weights on the cell embedding scaled
+  double firstQkGain = 1.0;  // new model: layer 0's query/key weights scaled
+  int downsampleTo = 0;    // thin deeper training cells to this many UMIs; 0 = off
   // Validation and checkpoints
   double valFraction = 0.05;
   int valCells = 256;
@@ -203,6 +205,8 @@ class TrainingPanel : public QWidget {
   QSpinBox* nLoss_ = nullptr;
   QComboBox* negatives_ = nullptr;
   QDoubleSpinBox* cellGain_ = nullptr;
+  QDoubleSpinBox* firstQkGain_ = nullptr;
+  QSpinBox* downsampleTo_ = nullptr;
   QDoubleSpinBox* valFraction_ = nullptr;
   QSpinBox* valCells_ = nullptr;
   QSpinBox* validateEvery_ = nullptr;

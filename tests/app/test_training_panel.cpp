@@ -276,7 +276,14 @@ class TestTrainingPanel : public QObject {
 
   // The fields come back in a new panel with the same settings; the output folder's run too.
   void settingsAreRemembered() {
+    TrainRequest changed = panel_->request();
+    changed.firstQkGain = 0.125;
+    changed.downsampleTo = 1500;
+    panel_->setRequest(changed);
     const TrainRequest before = panel_->request();
+    const QStringList args = before.arguments("c.csv", false);
+    QCOMPARE(args[args.indexOf("--first-qk-gain") + 1], QString("0.125"));
+    QCOMPARE(args[args.indexOf("--downsample-to") + 1], QString("1500"));
     panel_.reset();  // saves
     TrainingPanel again(settings_.get());
     const TrainRequest after = again.request();
