@@ -30,6 +30,24 @@
 #include "uce/model/torch_file.h"
 
 namespace uce::model {
+
+// Cells per forward pass. On the CPU a batch's attention scores (cells x heads x L x L floats)
+// are written, exponentiated and read again, so a batch whose scores outgrow the caches and the
+// allocator's reuse runs far slower per cell: 400 cells at sample size 1,024 with a 4-head model
+// (18.5 MB of scores a cell) took 13.3 s in batches of 32, 8.3 s of 16, 5.4 s of 8, 5.7 s of 4
+// on 2 cores (bench/RESULTS.md). The CPU therefore takes as many cells as keep the scores within
+// a budget (at least one cell); the GPU takes the whole batch.
+namespace {
+constexpr double kCpuAttentionBytes = 160.0 * 1024 * 1024;
+}  // namespace
+
+size_t cellsPerForward(bool cpu, size_t batch, int64_t heads, int64_t length) {
+  if (!cpu) return batch;
+  const double perCell = 4.0 * static_cast<double>(heads) * static_cast<double>(length) * static_cast<double>(length);
+  const auto fit = static_cast<size_t>(std::max(1.0, std::floor(kCpuAttentionBytes / perCell)));
+  return std::min(batch, fit);
+}
+
 namespace fs = std::filesystem;
 namespace {
 
@@ -406,7 +424,8 @@ EmbedReport embedDataset(const EmbedOptions& opt, const ProgressFn& progress) {
     for (size_t g0 = 0; g0 < f.order.size();) {
       size_t g1 = g0;
       while (g1 < f.order.size() && p.lengths[static_cast<size_t>(f.order[g1])] == p.lengths[static_cast<size_t>(f.order[g0])]) ++g1;
-      for (size_t b0 = g0; b0 < g1; b0 += bs) batches.emplace_back(b0, std::min(g1, b0 + bs));
+      const size_t step = cellsPerForward(device.is_cpu(), bs, net->config().nHead, p.lengths[static_cast<size_t>(f.order[g0])]);
+      for (size_t b0 = g0; b0 < g1; b0 += step) batches.emplace_back(b0, std::min(g1, b0 + step));
       g0 = g1;
     }
     torch::NoGradGuard noGrad;

@@ -117,6 +117,17 @@ assert sim[same].mean() > sim[diff].mean()
     QVERIFY(maxDiff(xuce(tmp_.filePath("t1.h5ad")), xuce(tmp_.filePath("t3.h5ad"))) > 1e-3);
   }
 
+  // On the CPU a forward pass holds at most ~160 MiB of attention scores (larger batches ran
+  // 2.3x slower per cell); a GPU takes the whole batch. The results do not depend on it
+  // (sameResultAtAnyThreadsAndBatch runs batches that it splits).
+  void cpuForwardPassesKeepAttentionScoresBounded() {
+    QCOMPARE(cellsPerForward(true, 32, 4, 1075), size_t(9));    // 18.5 MB a cell
+    QCOMPARE(cellsPerForward(true, 32, 20, 1075), size_t(1));   // the released models: 92 MB a cell
+    QCOMPARE(cellsPerForward(true, 32, 4, 300), size_t(32));    // short sentences: the batch
+    QCOMPARE(cellsPerForward(true, 7, 1, 100), size_t(7));
+    QCOMPARE(cellsPerForward(false, 32, 20, 1075), size_t(32)); // GPU
+  }
+
   void shardedAcrossWorkerProcesses() {
     // --shards 2: two worker processes (GPUs 0 and 1 on a GPU server; the CPU here), merged.
     QString out, err, sharded = tmp_.filePath("sharded.h5ad");

@@ -57,6 +57,11 @@ struct EmbedProgress {
   std::string stage;       // "counting genes", "embedding", "writing"
 };
 
+// Cells the embedder gives one forward pass, for a batch of `batch` cells of `length` tokens:
+// the batch on a GPU; on the CPU as many as keep the attention scores (cells x heads x length^2
+// floats) within 160 MiB, at least one (larger batches ran 2.3x slower per cell on 2 cores).
+size_t cellsPerForward(bool cpu, size_t batch, int64_t heads, int64_t length);
+
 struct EmbedReport {
   int64_t cells = 0, cellsEmbedded = 0, cellsDroppedFilter = 0, cellsNoMatchedGenes = 0;
   int64_t genes = 0, genesMatched = 0, genesKept = 0;
