@@ -58,6 +58,25 @@ class TestTrainer : public QObject {
     return o;
   }
 
+  // A gene table in which gene c has token 100 + c, chromosome c % chromosomes, start 1000 c.
+  static GeneTable everyGeneMatched(int genes, int chromosomes) {
+    GeneTable t;
+    for (int c = 0; c < genes; ++c) {
+      t.token.push_back(100 + c);
+      t.chrom.push_back(c % chromosomes);
+      t.start.push_back(1000 * c);
+    }
+    t.finalize();
+    return t;
+  }
+
+  static SentenceOptions shortSentences() {
+    SentenceOptions so;
+    so.sampleSize = 64;
+    so.padLength = 128;
+    return so;
+  }
+
   static void compareWeights(const QString& a, const QString& b) {
     NamedTensors x = loadTensorDict(a.toStdString()), y = loadTensorDict(b.toStdString());
     QCOMPARE(x.size(), y.size());
@@ -87,17 +106,9 @@ class TestTrainer : public QObject {
   // cells is drawn far more often than a rare one), are never expressed in the cell, and the
   // default stays uniform.
   void frequencyNegativesFollowDetection() {
-    GeneTable t;
     const int genes = 400;
-    for (int c = 0; c < genes; ++c) {
-      t.token.push_back(100 + c);
-      t.chrom.push_back(c % 5);
-      t.start.push_back(1000 * c);
-    }
-    t.finalize();
-    SentenceOptions so;
-    so.sampleSize = 64;
-    so.padLength = 128;
+    const GeneTable t = everyGeneMatched(genes, 5);
+    SentenceOptions so = shortSentences();
     so.seed = 4;
     std::vector<float> detection(genes, 0.01f);
     for (int c = 300; c < 320; ++c) detection[static_cast<size_t>(c)] = 0.9f;  // 20 common genes
@@ -197,17 +208,8 @@ class TestTrainer : public QObject {
   // --downsample-to: a cell deeper than the target is thinned (each UMI kept with probability
   // target / total) before masking, reproducibly from its stream; a shallower cell is untouched.
   void downsamplingThinsDeepCellsOnly() {
-    GeneTable t;
-    const int genes = 2000;
-    for (int c = 0; c < genes; ++c) {
-      t.token.push_back(100 + c);
-      t.chrom.push_back(c % 7);
-      t.start.push_back(1000 * c);
-    }
-    t.finalize();
-    SentenceOptions so;
-    so.sampleSize = 64;
-    so.padLength = 128;
+    const GeneTable t = everyGeneMatched(2000, 7);
+    const SentenceOptions so = shortSentences();
     SampleOptions plain, thin;
     thin.downsampleTo = 1000;
     TrainingSampleBuilder a(t, so, plain), b(t, so, thin);
