@@ -118,8 +118,8 @@ assert sim[same].mean() > sim[diff].mean()
   }
 
   // On the CPU a forward pass holds at most ~160 MiB of attention scores (larger batches ran
-  // 2.3x slower per cell); a GPU takes the whole batch. The results do not depend on it
-  // (sameResultAtAnyThreadsAndBatch runs batches that it splits).
+  // 2.3x slower per cell); a GPU takes the whole batch. Embeddings do not depend on how cells
+  // are batched (sameResultAtAnyThreadsAndBatch).
   void cpuForwardPassesKeepAttentionScoresBounded() {
     QCOMPARE(cellsPerForward(true, 32, 4, 1075), size_t(9));    // 18.5 MB a cell
     QCOMPARE(cellsPerForward(true, 32, 20, 1075), size_t(1));   // the released models: 92 MB a cell
