@@ -141,6 +141,7 @@ QStringList TrainRequest::arguments(const QString& corpusCsv, bool resume) const
   a << "--weight-decay" << num(weightDecay) << "--clip" << num(clip) << "--sample-size" << QString::number(sampleSize)
     << "--mask-ratio" << num(maskRatio) << "--n-loss" << QString::number(nLoss) << "--negatives" << negatives
     << "--cell-gain" << num(cellGain) << "--first-qk-gain" << num(firstQkGain)
+    << "--encoder-lr-scale" << num(encoderLrScale)
     << "--val-fraction" << num(valFraction) << "--val-cells" << QString::number(valCells) << "--validate-every"
     << QString::number(validateEvery) << "--checkpoint-every" << QString::number(checkpointEvery)
     << "--keep-checkpoints" << QString::number(keepCheckpoints) << "--seed" << QString::number(seed) << "--device"
@@ -367,6 +368,10 @@ QWidget* TrainingPanel::buildForm() {
   firstQkGain_ = dspin(hyper, "firstQkGain", 0.001, 1000, 1.0, 3, 0.125);
   firstQkGain_->setToolTip(tr("A new model's first attention layer starts with its query and key weights multiplied "
                               "by this; 1/sqrt(d_model) keeps its attention from starting saturated"));
+  encoderLrScale_ = dspin(hyper, "encoderLrScale", 0.001, 1000, 1.0, 3, 0.1);
+  encoderLrScale_->setToolTip(tr("Learning rate of the cell-embedding path (encoder, transformer, decoder) relative "
+                                 "to the learning rate; the gene-scoring head keeps the full rate. 0.1 keeps a new "
+                                 "model's cell embeddings from collapsing before the head learns to read them"));
   downsampleTo_ = spin(hyper, "downsampleTo", 0, 100000000, 0);
   downsampleTo_->setSpecialValueText(tr("off"));
   downsampleTo_->setToolTip(tr("Training cells with more UMIs than this are thinned to about this many, so the "
@@ -385,6 +390,7 @@ QWidget* TrainingPanel::buildForm() {
   hf->addRow(tr("Negatives"), negatives_);
   hf->addRow(tr("Cell gain (new model)"), cellGain_);
   hf->addRow(tr("First-layer q/k gain (new model)"), firstQkGain_);
+  hf->addRow(tr("Encoder learning-rate scale"), encoderLrScale_);
   hf->addRow(tr("Thin cells to (UMIs)"), downsampleTo_);
   hf->addRow(tr("Seed"), seed_);
   v->addWidget(hyper);
@@ -536,6 +542,7 @@ TrainRequest TrainingPanel::request() const {
   r.negatives = negatives_->currentText();
   r.cellGain = cellGain_->value();
   r.firstQkGain = firstQkGain_->value();
+  r.encoderLrScale = encoderLrScale_->value();
   r.downsampleTo = downsampleTo_->value();
   r.valFraction = valFraction_->value();
   r.valCells = valCells_->value();
@@ -573,6 +580,7 @@ void TrainingPanel::setRequest(const TrainRequest& r) {
   negatives_->setCurrentIndex(std::max(0, negatives_->findText(r.negatives)));
   cellGain_->setValue(r.cellGain);
   firstQkGain_->setValue(r.firstQkGain);
+  encoderLrScale_->setValue(r.encoderLrScale);
   downsampleTo_->setValue(r.downsampleTo);
   valFraction_->setValue(r.valFraction);
   valCells_->setValue(r.valCells);
@@ -1042,6 +1050,7 @@ void TrainingPanel::saveSettings() const {
   s.setValue("negatives", r.negatives);
   s.setValue("cellGain", r.cellGain);
   s.setValue("firstQkGain", r.firstQkGain);
+  s.setValue("encoderLrScale", r.encoderLrScale);
   s.setValue("downsampleTo", r.downsampleTo);
   s.setValue("valFraction", r.valFraction);
   s.setValue("valCells", r.valCells);
@@ -1091,6 +1100,7 @@ void TrainingPanel::loadSettings() {
   negatives_->setCurrentIndex(std::max(0, negatives_->findText(s.value("negatives", d.negatives).toString())));
   cellGain_->setValue(s.value("cellGain", d.cellGain).toDouble());
   firstQkGain_->setValue(s.value("firstQkGain", d.firstQkGain).toDouble());
+  encoderLrScale_->setValue(s.value("encoderLrScale", d.encoderLrScale).toDouble());
   downsampleTo_->setValue(s.value("downsampleTo", d.downsampleTo).toInt());
   valFraction_->setValue(s.value("valFraction", d.valFraction).toDouble());
   valCells_->setValue(s.value("valCells", d.valCells).toInt());

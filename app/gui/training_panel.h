@@ -66,6 +66,7 @@ struct TrainRequest {
   QString negatives = "uniform";  // uniform | frequency
   double cellGain = 1.0;   // new model: binary-decoder weights on the cell embedding scaled
   double firstQkGain = 1.0;  // new model: layer 0's query/key weights scaled
+  double encoderLrScale = 1.0;  // learning rate of the cell-embedding path relative to lr
   int downsampleTo = 0;    // thin deeper training cells to this many UMIs; 0 = off
   // Validation and checkpoints
   double valFraction = 0.05;
@@ -206,6 +207,7 @@ class TrainingPanel : public QWidget {
   QComboBox* negatives_ = nullptr;
   QDoubleSpinBox* cellGain_ = nullptr;
   QDoubleSpinBox* firstQkGain_ = nullptr;
+  QDoubleSpinBox* encoderLrScale_ = nullptr;
   QSpinBox* downsampleTo_ = nullptr;
   QDoubleSpinBox* valFraction_ = nullptr;
   QSpinBox* valCells_ = nullptr;

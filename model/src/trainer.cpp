@@ -465,8 +465,9 @@ struct Trainer::Impl {
     const double norm =
         torch::nn::utils::clip_grad_norm_(params, opt.clipNorm > 0 ? opt.clipNorm : std::numeric_limits<double>::infinity());
     const double lr = lrAt(stepsDone);
-    for (auto& group : optimizer->param_groups())
-      static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+    auto& groups = optimizer->param_groups();
+    for (size_t g = 0; g < groups.size(); ++g)  // two groups: [cell-embedding path, head]
+      static_cast<torch::optim::AdamWOptions&>(groups[g].options()).lr(groups.size() > 1 && g == 0 ? lr * opt.encoderLrScale : lr);
     optimizer->step();
     optimizer->zero_grad();
     ++stepsDone;
@@ -554,6 +555,7 @@ struct Trainer::Impl {
       << opt.shuffleBlocks << "\nval_fraction " << opt.valFraction << "\nfiles " << files.size() << "\n";
     if (opt.negatives != "uniform") o << "negatives " << opt.negatives << "\n";
     if (opt.downsampleTo > 0) o << "downsample_to " << opt.downsampleTo << "\n";
+    if (opt.encoderLrScale != 1.0) o << "encoder_lr_scale " << opt.encoderLrScale << "\n";
     if (world > 1) o << "world_size " << world << "\n";
     return o.str();
   }
@@ -658,6 +660,8 @@ Trainer::Trainer(const TrainOptions& options) : d_(std::make_unique<Impl>()) {
     fail(ErrorKind::InvalidArgument, "", "--cell-gain must be a positive number");
   if (!(o.firstLayerQkGain > 0) || !std::isfinite(o.firstLayerQkGain))
     fail(ErrorKind::InvalidArgument, "", "--first-qk-gain must be a positive number");
+  if (!(o.encoderLrScale > 0) || !std::isfinite(o.encoderLrScale))
+    fail(ErrorKind::InvalidArgument, "", "--encoder-lr-scale must be a positive number");
   if (o.negatives != "uniform" && o.negatives != "frequency")
     fail(ErrorKind::InvalidArgument, "", "--negatives must be uniform or frequency");
   if (!(o.downsampleTo >= 0) || !std::isfinite(o.downsampleTo))
@@ -754,11 +758,24 @@ Trainer::Trainer(const TrainOptions& options) : d_(std::make_unique<Impl>()) {
   d.net->to(d.device);
   d.net->train(o.dropout);
   d.net->setActivationCheckpointing(o.activationCheckpointing);
-  for (auto& p : d.net->parameters())
-    if (p.requires_grad()) d.params.push_back(p);
+  // The cell-embedding path first, then the training head (TrainOptions::encoderLrScale).
+  std::vector<torch::Tensor> body, head;
+  for (auto& p : d.net->named_parameters())
+    if (p.value().requires_grad())
+      (p.key().rfind("gene_embedding_layer.", 0) == 0 || p.key().rfind("binary_decoder.", 0) == 0 ? head : body)
+          .push_back(p.value());
+  d.params = body;
+  d.params.insert(d.params.end(), head.begin(), head.end());
   if (d.world > 1) d.opt.dist->broadcast(d.params);  // every rank starts from rank 0's weights
-  d.optimizer = std::make_unique<torch::optim::AdamW>(
-      d.params, torch::optim::AdamWOptions(o.lr).betas({o.beta1, o.beta2}).weight_decay(o.weightDecay));
+  const auto adamw = torch::optim::AdamWOptions(o.lr).betas({o.beta1, o.beta2}).weight_decay(o.weightDecay);
+  if (o.encoderLrScale != 1.0 && !head.empty()) {
+    std::vector<torch::optim::OptimizerParamGroup> groups;
+    groups.emplace_back(body, std::make_unique<torch::optim::AdamWOptions>(adamw));
+    groups.emplace_back(head, std::make_unique<torch::optim::AdamWOptions>(adamw));
+    d.optimizer = std::make_unique<torch::optim::AdamW>(std::move(groups), adamw);
+  } else {
+    d.optimizer = std::make_unique<torch::optim::AdamW>(d.params, adamw);
+  }
   const fs::path metrics = fs::path(o.outDir) / "metrics.jsonl";
   if (!latest.empty()) {
     torch::load(*d.optimizer, (latest / "optimizer.pt").string());

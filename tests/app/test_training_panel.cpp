@@ -278,11 +278,13 @@ class TestTrainingPanel : public QObject {
   void settingsAreRemembered() {
     TrainRequest changed = panel_->request();
     changed.firstQkGain = 0.125;
+    changed.encoderLrScale = 0.1;
     changed.downsampleTo = 1500;
     panel_->setRequest(changed);
     const TrainRequest before = panel_->request();
     const QStringList args = before.arguments("c.csv", false);
     QCOMPARE(args[args.indexOf("--first-qk-gain") + 1], QString("0.125"));
+    QCOMPARE(args[args.indexOf("--encoder-lr-scale") + 1], QString("0.1"));
     QCOMPARE(args[args.indexOf("--downsample-to") + 1], QString("1500"));
     panel_.reset();  // saves
     TrainingPanel again(settings_.get());

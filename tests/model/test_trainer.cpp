@@ -274,6 +274,49 @@ class TestTrainer : public QObject {
     QVERIFY_THROWS_EXCEPTION(uce::Error, Trainer{bad});
   }
 
+  // encoderLrScale: the cell-embedding path (encoder, transformer, decoder) steps at the scaled
+  // rate, the training head at the full rate. After one step from the same start, the head has
+  // moved exactly as without the option and the cell path a tenth as far.
+  void encoderLrScaleSlowsTheCellPathOnly() {
+    TrainOptions init = base(tmp_.filePath("els-0")), plain = base(tmp_.filePath("els-1")),
+                 slow = base(tmp_.filePath("els-01"));
+    init.maxSteps = 0;
+    plain.maxSteps = slow.maxSteps = 1;
+    slow.encoderLrScale = 0.1;
+    Trainer(init).run();
+    Trainer(plain).run();
+    Trainer(slow).run();
+    NamedTensors a = loadTensorDict((tmp_.filePath("els-0") + "/model.torch").toStdString());
+    NamedTensors b = loadTensorDict((tmp_.filePath("els-1") + "/model.torch").toStdString());
+    NamedTensors c = loadTensorDict((tmp_.filePath("els-01") + "/model.torch").toStdString());
+    QCOMPARE(a.size(), b.size());
+    QCOMPARE(a.size(), c.size());
+    int head = 0, body = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      const std::string& k = a[i].first;
+      QVERIFY(b[i].first == k && c[i].first == k);
+      const auto full = b[i].second.sub(a[i].second);
+      const auto part = c[i].second.sub(a[i].second);
+      if (k.rfind("gene_embedding_layer.", 0) == 0 || k.rfind("binary_decoder.", 0) == 0) {
+        QVERIFY2(full.abs().max().item().toDouble() > 1e-5, k.c_str());  // the head did move
+        QVERIFY2(part.allclose(full, 0, 1e-7), k.c_str());
+        ++head;
+      } else if (k.rfind("encoder.", 0) == 0 || k.rfind("transformer_encoder.", 0) == 0 || k.rfind("decoder.", 0) == 0) {
+        QVERIFY2(full.abs().max().item().toDouble() > 1e-5, k.c_str());
+        QVERIFY2(part.allclose(full.mul(0.1), 1e-3, 1e-7), k.c_str());
+        ++body;
+      }
+    }
+    QVERIFY(head >= 10 && body >= 20);
+    TrainOptions bad = base(tmp_.filePath("els-bad"));
+    bad.encoderLrScale = 0;
+    QVERIFY_THROWS_EXCEPTION(uce::Error, Trainer{bad});
+    QString out, err;
+    QCOMPARE(cli({"train", "--corpus", corpus_, "--assets", assets_, "--out", tmp_.filePath("els-cli"),
+                  "--encoder-lr-scale", "-1"}, &out, &err), 2);
+    QVERIFY2(err.contains("--encoder-lr-scale"), qPrintable(err));
+  }
+
   void learnsAndWritesUsableWeights() {
     const QString out = tmp_.filePath("run");
     Trainer trainer(base(out));
