@@ -13,7 +13,7 @@ namespace uce::cli {
 namespace {
 
 int runInitModel(const Args& args) {
-  Options o(args, {}, {"assets", "out", "layers", "d-model", "nhead", "d-hid", "output-dim", "seed"});
+  Options o(args, {}, {"assets", "out", "layers", "d-model", "nhead", "d-hid", "output-dim", "head-hidden", "seed"});
   model::AssetBundle assets(o.require("assets"));
   if (!assets.hasTokenTable())
     throw Error(ErrorKind::Io, assets.dir(), assets.dir() + ": no all_tokens.torch in the asset directory");
@@ -27,6 +27,8 @@ int runInitModel(const Args& args) {
   c.dHid = o.getInt("d-hid", 4 * c.dModel);
   c.outputDim = o.getInt("output-dim", c.dModel);
   c.geneHeadDim = c.dModel;
+  const auto h = o.getIntList("head-hidden", 3, 1, 65536, {2048, 512, 128});
+  for (size_t k = 0; k < 3; ++k) c.headHidden[k] = h[k];
   if (c.nLayers < 1 || c.dModel < 1 || c.nHead < 1 || c.dModel % c.nHead != 0 || c.dHid < 1 || c.outputDim < 1)
     throw Error(ErrorKind::InvalidArgument, "", "need layers >= 1 and d-model divisible by nhead");
   torch::manual_seed(static_cast<uint64_t>(o.getInt("seed", 0)));

@@ -32,7 +32,8 @@ extern "C" void onStopSignal(int) { gStop.store(true); }
 
 const char* kUsage =
     "usage: uce train --corpus FILE --assets DIR --out DIR [--nlayers N (4)] [--d-model D (512)]\n"
-    "                 [--nhead H (8)] [--d-hid F (4*D)] [--output-dim O (D)] [--batch-size B (16)]\n"
+    "                 [--nhead H (8)] [--d-hid F (4*D)] [--output-dim O (D)]\n"
+    "                 [--head-hidden A,B,C (2048,512,128)] [--batch-size B (16)]\n"
     "                 [--grad-accum K (1)] [--max-steps S (10000)] [--lr LR (1e-4)] [--warmup W (5% of S)]\n"
     "                 [--weight-decay WD (0.01)] [--clip C (1.0)] [--sample-size G (1024)]\n"
     "                 [--mask-ratio R (0.2)] [--n-loss N (64)] [--negatives uniform|frequency (uniform)]\n"
@@ -136,7 +137,7 @@ int runTrain(const Args& args) {
              "grad-accum", "max-steps", "lr", "warmup", "weight-decay", "clip", "sample-size", "mask-ratio",
              "n-loss", "val-fraction", "val-cells", "validate-every", "checkpoint-every", "keep-checkpoints",
              "init-model", "seed", "device", "threads", "nproc", "negatives", "cell-gain",
-             "downsample-to", "first-qk-gain", "encoder-lr-scale"});
+             "downsample-to", "first-qk-gain", "encoder-lr-scale", "head-hidden"});
   if (o.has("help")) {
     std::printf("%s\n", kUsage);
     return 0;
@@ -153,6 +154,10 @@ int runTrain(const Args& args) {
   t.nHead = o.getInt("nhead", t.nHead);
   t.dHid = o.getInt("d-hid", t.dHid);
   t.outputDim = o.getInt("output-dim", t.outputDim);
+  {
+    const auto h = o.getIntList("head-hidden", 3, 1, 65536, {t.headHidden[0], t.headHidden[1], t.headHidden[2]});
+    for (size_t k = 0; k < 3; ++k) t.headHidden[k] = h[k];
+  }
   t.batchSize = static_cast<int>(o.getInt("batch-size", t.batchSize));
   t.gradAccum = static_cast<int>(o.getInt("grad-accum", t.gradAccum));
   t.maxSteps = o.getInt("max-steps", t.maxSteps);

@@ -34,6 +34,9 @@ class Options {
   std::string require(const std::string& key) const;
   long long getInt(const std::string& key, long long def) const;
   double getDouble(const std::string& key, double def) const;
+  // --key A,B,C as exactly `count` integers in [lo, hi]; `def` when the option is absent.
+  std::vector<long long> getIntList(const std::string& key, size_t count, long long lo, long long hi,
+                                    const std::vector<long long>& def) const;
   const std::vector<std::string>& positional() const { return positional_; }
 
  private:

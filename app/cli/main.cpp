@@ -99,6 +99,23 @@ long long Options::getInt(const std::string& key, long long def) const {
   return x;
 }
 
+std::vector<long long> Options::getIntList(const std::string& key, size_t count, long long lo, long long hi,
+                                           const std::vector<long long>& def) const {
+  if (!has(key)) return def;
+  const std::string v = get(key);
+  const std::string want = "--" + key + " expects " + std::to_string(count) + " comma-separated integers between " +
+                           std::to_string(lo) + " and " + std::to_string(hi) + ", got '" + v + "'";
+  std::vector<long long> out;
+  for (const auto& item : splitList(v)) {
+    char* end = nullptr;
+    const long long x = std::strtoll(item.c_str(), &end, 10);
+    if (*end != '\0' || x < lo || x > hi) throw Error(ErrorKind::InvalidArgument, "", want);
+    out.push_back(x);
+  }
+  if (out.size() != count) throw Error(ErrorKind::InvalidArgument, "", want);
+  return out;
+}
+
 double Options::getDouble(const std::string& key, double def) const {
   if (!has(key)) return def;
   std::string v = get(key);

@@ -135,6 +135,7 @@ QStringList TrainRequest::arguments(const QString& corpusCsv, bool resume) const
     << QString::number(nHead);
   if (dHid > 0) a << "--d-hid" << QString::number(dHid);
   if (outputDim > 0) a << "--output-dim" << QString::number(outputDim);
+  a << "--head-hidden" << QString(headHidden).remove(' ');
   a << "--batch-size" << QString::number(batchSize) << "--grad-accum" << QString::number(gradAccum)
     << "--max-steps" << QString::number(maxSteps) << "--lr" << num(lr);
   if (warmup >= 0) a << "--warmup" << QString::number(warmup);
@@ -173,6 +174,18 @@ QString TrainRequest::problem() const {
   if (outDir.trimmed().isEmpty()) return QObject::tr("Choose an output folder for the checkpoints and the model.");
   if (nHead < 1 || dModel % nHead != 0)
     return QObject::tr("d_model (%1) must be divisible by the number of attention heads (%2).").arg(dModel).arg(nHead);
+  {
+    const QStringList widths = QString(headHidden).remove(' ').split(',');
+    bool good = widths.size() == 3;
+    for (const QString& w : widths) {
+      bool ok = false;
+      const int x = w.toInt(&ok);
+      good = good && ok && x >= 1 && x <= 65536;
+    }
+    if (!good)
+      return QObject::tr("The training-head widths must be three whole numbers between 1 and 65536 separated by "
+                         "commas, e.g. 2048,512,128 (got \"%1\").").arg(headHidden);
+  }
   if (!(lr > 0) || !std::isfinite(lr)) return QObject::tr("The learning rate must be a positive number, e.g. 1e-4.");
   if (!(weightDecay >= 0) || !std::isfinite(weightDecay))
     return QObject::tr("The weight decay must be zero or a positive number, e.g. 0.01.");
@@ -343,7 +356,13 @@ QWidget* TrainingPanel::buildForm() {
   sf->addRow(tr("d_model"), dModel_);
   sf->addRow(tr("Attention heads"), heads_);
   sf->addRow(tr("Feed-forward width"), dHid_);
+  headHidden_ = new QLineEdit(QStringLiteral("2048,512,128"), shape);
+  headHidden_->setObjectName("headHidden");
+  headHidden_->setToolTip(tr("Hidden widths of the binary decoder that scores (cell, gene) pairs in training. The "
+                             "release uses 2048,512,128; a small model trains faster with a narrower head (the "
+                             "embeddings never use it)."));
   sf->addRow(tr("Output dimension"), outputDim_);
+  sf->addRow(tr("Training-head widths"), headHidden_);
   v->addWidget(shape);
 
   // Hyperparameters.
@@ -526,6 +545,7 @@ TrainRequest TrainingPanel::request() const {
   r.nHead = heads_->value();
   r.dHid = dHid_->value();
   r.outputDim = outputDim_->value();
+  r.headHidden = headHidden_->text().trimmed();
   r.batchSize = batch_->value();
   r.gradAccum = accum_->value();
   r.maxSteps = steps_->value();
@@ -567,6 +587,7 @@ void TrainingPanel::setRequest(const TrainRequest& r) {
   heads_->setValue(r.nHead);
   dHid_->setValue(r.dHid);
   outputDim_->setValue(r.outputDim);
+  headHidden_->setText(r.headHidden);
   batch_->setValue(r.batchSize);
   accum_->setValue(r.gradAccum);
   steps_->setValue(r.maxSteps);
@@ -1037,6 +1058,7 @@ void TrainingPanel::saveSettings() const {
   s.setValue("nhead", r.nHead);
   s.setValue("dHid", r.dHid);
   s.setValue("outputDim", r.outputDim);
+  s.setValue("headHidden", r.headHidden);
   s.setValue("batchSize", r.batchSize);
   s.setValue("gradAccum", r.gradAccum);
   s.setValue("maxSteps", r.maxSteps);
@@ -1087,6 +1109,7 @@ void TrainingPanel::loadSettings() {
   heads_->setValue(s.value("nhead", d.nHead).toInt());
   dHid_->setValue(s.value("dHid", d.dHid).toInt());
   outputDim_->setValue(s.value("outputDim", d.outputDim).toInt());
+  headHidden_->setText(s.value("headHidden", d.headHidden).toString());
   batch_->setValue(s.value("batchSize", d.batchSize).toInt());
   accum_->setValue(s.value("gradAccum", d.gradAccum).toInt());
   steps_->setValue(s.value("maxSteps", d.maxSteps).toInt());

@@ -51,6 +51,7 @@ struct TrainRequest {
   int nHead = 8;
   int dHid = 0;            // 0 = 4 x dModel
   int outputDim = 0;       // 0 = dModel
+  QString headHidden = "2048,512,128";  // binary decoder's hidden widths (the release's)
   // Optimisation
   int batchSize = 16;      // cells per micro-batch and process
   int gradAccum = 1;
@@ -194,6 +195,7 @@ class TrainingPanel : public QWidget {
   QSpinBox* heads_ = nullptr;
   QSpinBox* dHid_ = nullptr;
   QSpinBox* outputDim_ = nullptr;
+  QLineEdit* headHidden_ = nullptr;
   QSpinBox* batch_ = nullptr;
   QSpinBox* accum_ = nullptr;
   QSpinBox* steps_ = nullptr;

@@ -253,6 +253,8 @@ std::string UceConfig::describe() const {
   std::ostringstream o;
   o << nLayers << " layers, d_model " << dModel << ", " << nHead << " heads, d_hid " << dHid
     << ", token_dim " << tokenDim << ", output " << outputDim << ", " << nTokens << " tokens";
+  if (trainingHead && headHidden != std::array<int64_t, 3>{2048, 512, 128})
+    o << ", head " << headHidden[0] << "/" << headHidden[1] << "/" << headHidden[2];
   return o.str();
 }
 
@@ -293,7 +295,11 @@ UceConfig inferConfig(const NamedTensors& sd, const std::string& file, int64_t n
   c.nLayers = 0;
   while (m.count("transformer_encoder.layers." + std::to_string(c.nLayers) + ".linear1.weight")) ++c.nLayers;
   c.trainingHead = m.count("binary_decoder.3.weight") > 0;
-  if (c.trainingHead) c.geneHeadDim = need("gene_embedding_layer.0.weight", 2).size(0);
+  if (c.trainingHead) {
+    c.geneHeadDim = need("gene_embedding_layer.0.weight", 2).size(0);
+    for (size_t k = 0; k < c.headHidden.size(); ++k)
+      c.headHidden[k] = need("binary_decoder." + std::to_string(k) + ".0.weight", 2).size(0);
+  }
   if (c.nHead <= 0 || c.dModel % c.nHead != 0)
     uce::fail(uce::ErrorKind::InvalidArgument, file,
               "d_model " + std::to_string(c.dModel) + " is not divisible by nhead " + std::to_string(c.nHead));
@@ -318,8 +324,8 @@ UceNetworkImpl::UceNetworkImpl(const UceConfig& c) : config_(c) {
         "gene_embedding_layer", torch::nn::Sequential(torch::nn::Linear(c.tokenDim, c.geneHeadDim),
                                                       torch::nn::GELU(), layerNorm(c.geneHeadDim)));
     binary_decoder = register_module("binary_decoder", torch::nn::Sequential(
-        fullBlock(c.outputDim + c.geneHeadDim, 2048), fullBlock(2048, 512), fullBlock(512, 128),
-        torch::nn::Linear(128, 1)));
+        fullBlock(c.outputDim + c.geneHeadDim, c.headHidden[0]), fullBlock(c.headHidden[0], c.headHidden[1]),
+        fullBlock(c.headHidden[1], c.headHidden[2]), torch::nn::Linear(c.headHidden[2], 1)));
   }
 }
 

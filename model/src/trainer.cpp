@@ -662,6 +662,8 @@ Trainer::Trainer(const TrainOptions& options) : d_(std::make_unique<Impl>()) {
     fail(ErrorKind::InvalidArgument, "", "--first-qk-gain must be a positive number");
   if (!(o.encoderLrScale > 0) || !std::isfinite(o.encoderLrScale))
     fail(ErrorKind::InvalidArgument, "", "--encoder-lr-scale must be a positive number");
+  for (int64_t w : o.headHidden)
+    if (w < 1 || w > 65536) fail(ErrorKind::InvalidArgument, "", "--head-hidden widths must be between 1 and 65536");
   if (o.negatives != "uniform" && o.negatives != "frequency")
     fail(ErrorKind::InvalidArgument, "", "--negatives must be uniform or frequency");
   if (!(o.downsampleTo >= 0) || !std::isfinite(o.downsampleTo))
@@ -741,6 +743,7 @@ Trainer::Trainer(const TrainOptions& options) : d_(std::make_unique<Impl>()) {
     c.dHid = o.dHid;
     c.outputDim = o.outputDim;
     c.geneHeadDim = c.dModel;
+    c.headHidden = o.headHidden;
     if (c.nLayers < 1 || c.dModel < 1 || c.nHead < 1 || c.dModel % c.nHead != 0)
       fail(ErrorKind::InvalidArgument, "", "need layers >= 1 and d_model divisible by nhead");
     d.net = UceNetwork(c);

@@ -140,6 +140,9 @@ class TestTrainingPanel : public QObject {
     QVERIFY2(checked >= 14, qPrintable(QString::number(checked)));
     // Derived defaults are left to the trainer: no --d-hid, --output-dim or --warmup.
     QVERIFY(!args.contains("--d-hid") && !args.contains("--output-dim") && !args.contains("--warmup"));
+    // The one list-valued default: the training head's widths.
+    QVERIFY2(help.contains("--head-hidden A,B,C (2048,512,128)"), qPrintable(help));
+    QCOMPARE(args[args.indexOf("--head-hidden") + 1], QString("2048,512,128"));
     QCOMPARE(r.device, QString("cpu"));
 
     fresh.addCorpusFile(mouse_);
@@ -157,6 +160,14 @@ class TestTrainingPanel : public QObject {
     QCOMPARE(panel_->processId(), qint64(0));
     QVERIFY(panel_->errorLabel()->isVisible());
     QVERIFY2(panel_->errorText().contains("gone.h5ad"), qPrintable(panel_->errorText()));
+
+    // Training-head widths that are not three positive numbers: refused before launching.
+    r = tiny(tmp_.filePath("bad"), 20);
+    r.headHidden = "256,x,64";
+    panel_->setRequest(r);
+    QVERIFY(!panel_->start());
+    QCOMPARE(panel_->processId(), qint64(0));
+    QVERIFY2(panel_->errorText().contains("256,x,64"), qPrintable(panel_->errorText()));
 
     // An asset folder without the token table: the trainer itself fails; its message and the
     // log's last lines are shown, and the state says Failed.
@@ -280,12 +291,14 @@ class TestTrainingPanel : public QObject {
     changed.firstQkGain = 0.125;
     changed.encoderLrScale = 0.1;
     changed.downsampleTo = 1500;
+    changed.headHidden = "64, 32,16";
     panel_->setRequest(changed);
     const TrainRequest before = panel_->request();
     const QStringList args = before.arguments("c.csv", false);
     QCOMPARE(args[args.indexOf("--first-qk-gain") + 1], QString("0.125"));
     QCOMPARE(args[args.indexOf("--encoder-lr-scale") + 1], QString("0.1"));
     QCOMPARE(args[args.indexOf("--downsample-to") + 1], QString("1500"));
+    QCOMPARE(args[args.indexOf("--head-hidden") + 1], QString("64,32,16"));
     panel_.reset();  // saves
     TrainingPanel again(settings_.get());
     const TrainRequest after = again.request();

@@ -14,11 +14,13 @@
 #include <csignal>
 #include <signal.h>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "test_support.h"
 #include "uce/core/error.h"
 #include "uce/model/embedder.h"
+#include "uce/model/network.h"
 #include "uce/model/torch_file.h"
 #include "uce/model/trainer.h"
 
@@ -315,6 +317,73 @@ class TestTrainer : public QObject {
     QCOMPARE(cli({"train", "--corpus", corpus_, "--assets", assets_, "--out", tmp_.filePath("els-cli"),
                   "--encoder-lr-scale", "-1"}, &out, &err), 2);
     QVERIFY2(err.contains("--encoder-lr-scale"), qPrintable(err));
+  }
+
+  // headHidden: a narrower training head. The saved weights carry its widths, a resume and the
+  // embedder read them back from the shapes, and the cell path is the same network as before.
+  void narrowHeadIsSavedResumedAndEmbedded() {
+    const QString out = tmp_.filePath("narrow");
+    TrainOptions o = base(out);
+    o.headHidden = {24, 12, 6};
+    o.maxSteps = 4;
+    o.checkpointEvery = 2;
+    Trainer(o).run();
+    auto shapes = [](const QString& file) {
+      std::map<std::string, std::vector<int64_t>> m;
+      for (auto& kv : loadTensorDict(file.toStdString())) m[kv.first] = kv.second.sizes().vec();
+      return m;
+    };
+    auto sd = shapes(out + "/model.torch");
+    QCOMPARE(sd["binary_decoder.0.0.weight"], (std::vector<int64_t>{24, 32 + 32}));
+    QCOMPARE(sd["binary_decoder.1.0.weight"], (std::vector<int64_t>{12, 24}));
+    QCOMPARE(sd["binary_decoder.2.0.weight"], (std::vector<int64_t>{6, 12}));
+    QCOMPARE(sd["binary_decoder.3.weight"], (std::vector<int64_t>{1, 6}));
+    const auto c = inferConfig(loadTensorDict((out + "/model.torch").toStdString()), "m", 4);
+    QVERIFY((c.headHidden == std::array<int64_t, 3>{24, 12, 6}));
+    QVERIFY2(QString::fromStdString(c.describe()).contains("head 24/12/6"), c.describe().c_str());
+    // The cell path is sized by the model shape alone.
+    TrainOptions release = base(tmp_.filePath("narrow-wide"));
+    release.maxSteps = 0;
+    Trainer(release).run();
+    auto wide = shapes(tmp_.filePath("narrow-wide") + "/model.torch");
+    QCOMPARE(wide["binary_decoder.1.0.weight"], (std::vector<int64_t>{512, 2048}));
+    for (const auto& kv : sd)
+      if (kv.first.rfind("binary_decoder.", 0) != 0) QVERIFY2(wide[kv.first] == kv.second, kv.first.c_str());
+
+    // Resume continues with the checkpoint's head, whatever the options say now.
+    TrainOptions more = base(out);
+    more.maxSteps = 6;
+    more.checkpointEvery = 2;
+    more.resume = true;
+    const TrainReport r = Trainer(more).run();
+    QCOMPARE(r.steps, int64_t(6));
+    QCOMPARE(shapes(out + "/model.torch")["binary_decoder.1.0.weight"], (std::vector<int64_t>{12, 24}));
+
+    EmbedOptions e;
+    e.input = (atlas_ + "/" + QDir(atlas_).entryList({"human_kidney*.h5ad"}).first()).toStdString();
+    e.output = tmp_.filePath("narrow.h5ad").toStdString();
+    e.assetsDir = assets_.toStdString();
+    e.modelFile = (out + "/model.torch").toStdString();
+    e.species = "human";
+    e.nHead = 4;
+    e.sampleSize = 128;
+    e.padLength = 256;
+    e.device = "cpu";
+    QVERIFY(embedDataset(e).cellsEmbedded > 100);
+
+    // The CLI: the flag sets the widths; a malformed list is refused, naming the flag.
+    QString cliOut, err;
+    QCOMPARE(cli({"init-model", "--assets", assets_, "--out", tmp_.filePath("narrow-init.torch"), "--layers", "1",
+                  "--d-model", "32", "--nhead", "4", "--head-hidden", "20,10,5"}, &cliOut, &err), 0);
+    QCOMPARE(shapes(tmp_.filePath("narrow-init.torch"))["binary_decoder.2.0.weight"], (std::vector<int64_t>{5, 10}));
+    for (const char* bad : {"20,10", "20,0,5", "20,ten,5"}) {
+      QCOMPARE(cli({"train", "--corpus", corpus_, "--assets", assets_, "--out", tmp_.filePath("narrow-bad"),
+                    "--head-hidden", bad}, &cliOut, &err), 2);
+      QVERIFY2(err.contains("--head-hidden") && err.contains(bad), qPrintable(err));
+    }
+    TrainOptions zero = base(tmp_.filePath("narrow-zero"));
+    zero.headHidden = {8, 0, 4};
+    QVERIFY_THROWS_EXCEPTION(uce::Error, Trainer{zero});
   }
 
   void learnsAndWritesUsableWeights() {

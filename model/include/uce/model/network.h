@@ -4,6 +4,7 @@
 // Layout is batch-first: tokens [batch, seq] int64, activations [batch, seq, d_model].
 #include <torch/torch.h>
 
+#include <array>
 #include <cstdint>
 #include <string>
 
@@ -23,6 +24,11 @@ struct UceConfig {
   int64_t decoderHidden = 1024;
   int64_t maxLen = 1536;      // rows of pos_encoder.pe (pad_length)
   int64_t geneHeadDim = 1280; // width of gene_embedding_layer output (release hard-codes 1280)
+  // Widths of the binary decoder's three hidden blocks. The release hard-codes 2048, 512, 128;
+  // a small model may use a narrower head (read back from the state dict's shapes). The head
+  // scores every (cell, loss gene) pair, so at the release's widths it costs a small model more
+  // than its transformer.
+  std::array<int64_t, 3> headHidden{2048, 512, 128};
   bool trainingHead = true;   // gene_embedding_layer + binary_decoder present
   std::string describe() const;
 };

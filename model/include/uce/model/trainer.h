@@ -115,6 +115,12 @@ struct TrainOptions {
   int64_t nHead = 8;
   int64_t dHid = 0;              // 0 = 4 * dModel
   int64_t outputDim = 0;         // 0 = dModel
+  // Hidden widths of the binary decoder (UceConfig::headHidden). The release's 2048/512/128
+  // score each (cell, loss gene) pair with ~1.4 M weights: on a d_model-64 model on 2 CPU cores
+  // that head took half of every step (n_loss 32). A narrower head leaves the cell embedding as
+  // it is (the embedder never runs the head); the release's PyTorch code builds the head at its
+  // fixed widths, so only models trained at the default load there with their head.
+  std::array<int64_t, 3> headHidden{2048, 512, 128};
   // A new model's binary decoder starts with its weights on the cell embedding multiplied by
   // this. The cell embedding enters it L2-normalised (norm 1) beside a LayerNorm'd gene vector
   // (norm ~sqrt(d_model)), so at gain 1 the cell is a small input that short runs learn to
