@@ -47,9 +47,9 @@ using uce::views::ScatterMap;
 
 namespace {
 
-// The demo model was trained with cell sentences of 256 genes
-// (resources/demo_model/train_demo_model.sh); it embeds with the same.
-constexpr int kDemoSampleSize = 256;
+// The demo model is scored at 1,024 genes a cell (resources/demo_model/train_demo_model.sh,
+// EVAL_SAMPLE; the release's default too): its cell types come apart best there.
+constexpr int kDemoSampleSize = 1024;
 // Markers are found right after clustering for datasets up to this size (one DE pass per
 // cluster); larger ones wait for the "Find marker genes" button.
 constexpr qint64 kAutoMarkersMaxCells = 200000;

@@ -20,7 +20,7 @@ W=${W:-/tmp/uce-demo-model}
 PY=${PY:-/usr/bin/python3}
 DEST=${DEST:-resources/demo_model}
 NL=${NL:-2} DM=${DM:-64} NH=${NH:-4} DH=${DH:-128} OD=${OD:-64}
-TRAIN_FLAGS=${TRAIN_FLAGS:---n-loss 32 --downsample-to 1000 --encoder-lr-scale 0.1 --no-dropout}
+TRAIN_FLAGS=${TRAIN_FLAGS:---n-loss 128 --head-hidden 256,128,64 --downsample-to 1000 --encoder-lr-scale 0.1 --no-dropout}
 SHAPE=(--nlayers $NL --d-model $DM --nhead $NH --d-hid $DH --output-dim $OD)
 rm -rf "$W"
 mkdir -p "$W"
@@ -30,10 +30,10 @@ printf 'path,species\nworld/human_kidney.h5ad,human\nworld/human_lung.h5ad,human
   >"$W/corpus.csv"
 /usr/bin/time -f "training: %e s wall, %U s user, max RSS %M KiB" \
   "$UCE" train --corpus "$W/corpus.csv" --assets "$W/world/assets" --out "$W/run" "${SHAPE[@]}" \
-  --sample-size ${SAMPLE:-128} --batch-size 32 --lr ${LR:-2e-3} --max-steps ${STEPS:-5400} --warmup ${WARMUP:-100} --validate-every 200 --val-cells 256 \
+  --sample-size ${SAMPLE:-128} --batch-size 32 --lr ${LR:-2e-3} --max-steps ${STEPS:-6900} --warmup ${WARMUP:-100} --validate-every 200 --val-cells 256 \
   --checkpoint-every 500 --threads 2 --seed 1 --quiet $TRAIN_FLAGS ${TRAIN_EXTRA:-}
 "$UCE" init-model --assets "$W/world/assets" --out "$W/random.torch" --layers $NL --d-model $DM --nhead $NH --d-hid $DH \
-  --output-dim $OD --seed 1 >/dev/null
+  --output-dim $OD --head-hidden 256,128,64 --seed 1 >/dev/null
 pairs=()
 for ds in human_heart mouse_lung; do
   for m in trained random; do
