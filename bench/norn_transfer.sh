@@ -6,7 +6,7 @@
 # log fold changes (mean log1p(counts / library size * 1e4), predicted Norn vs the rest).
 # Run from the repository root after a build:
 #   bash bench/norn_transfer.sh            # MODEL=... UCE=... W=... to override
-# The world is the demo model's own (`uce synth --seed 7 --genes 2000 --cells 18000`, 3,000
+# The world is the demo model's own (`uce synth --seed 7 --genes 2000 --cells 18000 --type-genes 80`, 3,000
 # cells per dataset); the model saw human kidney/lung and mouse kidney/heart in training,
 # never their labels.
 set -euo pipefail
@@ -24,7 +24,7 @@ fi
 [ -x "$UCE" ] || { echo "norn_transfer: $UCE not built (cmake --build build)" >&2; exit 1; }
 mkdir -p "$W"
 if [ ! -f "$W/world/human_kidney.h5ad" ]; then
-  "$UCE" synth --out "$W/world" --cells 18000 --genes 2000 --seed 7 --gene-positions resources/human_gene_positions.csv \
+  "$UCE" synth --out "$W/world" --cells 18000 --genes 2000 --seed 7 --gene-positions resources/human_gene_positions.csv --type-genes 80 \
     --quiet >/dev/null
 fi
 # The first is the training set. DATASETS="human_kidney mouse_kidney human_heart" for a shorter run.
@@ -33,7 +33,7 @@ start=$(date +%s)
 for ds in "${DATASETS[@]}"; do
   [ -f "$W/${ds}_uce.h5ad" ] && continue
   "$UCE" embed --adata "$W/world/$ds.h5ad" --out "$W/${ds}_uce.h5ad" --assets "$W/world/assets" --model "$MODEL" \
-    --species "${ds%%_*}" --nhead 8 --sample-size 256 --threads "$THREADS" --quiet >/dev/null
+    --species "${ds%%_*}" --nhead 4 --sample-size 1024 --threads "$THREADS" --quiet >/dev/null
 done
 echo "embedding: $(( $(date +%s) - start )) s"
 
