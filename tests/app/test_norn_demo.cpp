@@ -100,6 +100,42 @@ class TestNornDemo : public QObject {
     }
   }
 
+  // The same classifier on the demo atlas the app ships (build/demo: 500 cells a dataset, a
+  // few Norn cells in lung and heart), embedded the way `uce-atlas --demo` does (1,024 genes).
+  void findsTheNornCellsOfTheShippedDemoAtlas() {
+    QVERIFY(wf_->hasClassifier());
+    const QString model = UCE_SOURCE_DIR "/resources/demo_model/model.torch";
+    int truthAll = 0, hitAll = 0, predAll = 0;
+    for (const char* t : {"lung", "heart"}) {
+      const QString out = tmp_.filePath(QString("demo_") + t + ".h5ad");
+      QString o, e;
+      const int rc = cli({"embed", "--adata", QString(UCE_DEMO_DIR) + "/human_" + t + ".h5ad", "--out", out, "--assets",
+                          QString(UCE_DEMO_DIR) + "/assets", "--model", model, "--species", "human", "--nhead", "4",
+                          "--sample-size", "1024", "--threads", "2", "--quiet"},
+                         &o, &e);
+      QVERIFY2(rc == 0, qPrintable(e));
+      Job* j = ws_->open(out);
+      QVERIFY(waitJob(j));
+      DatasetDoc* d = ws_->document(out);
+      QVERIFY(d);
+      Job* a = wf_->apply(d);
+      QVERIFY(waitJob(a));
+      QVERIFY2(a->status() == JobStatus::Done, qPrintable(a->errorText()));
+      const uce::Column* truth = d->column("cell_type");
+      const uce::Column* pred = d->column("predicted_cell_type");
+      int n = 0, hit = 0, p = 0;
+      for (size_t i = 0; i < truth->size(); ++i) {
+        const bool isNorn = truth->valueAsString(i) == "Norn cell", said = pred->valueAsString(i) == "Norn cell";
+        n += isNorn, hit += isNorn && said, p += said;
+      }
+      qInfo("demo atlas human %s: %d Norn cells, %d predicted, %d of them right", t, n, p, hit);
+      truthAll += n, hitAll += hit, predAll += p;
+    }
+    QVERIFY2(truthAll >= 3, qPrintable(QString::number(truthAll)));
+    QVERIFY2(hitAll >= truthAll - 1 && predAll <= truthAll + 2,
+             qPrintable(QString("%1 Norn cells, %2 found, %3 predicted").arg(truthAll).arg(hitAll).arg(predAll)));
+  }
+
   void predictedCellsShowTheNornMarkers() {
     Job* j = wf_->markerPanel({lung_, heart_}, {"DCN", "LPAR1", "COL1A1", "CXCL12", "CFH", "CXCL14", "EPO"});
     QVERIFY(waitJob(j));
