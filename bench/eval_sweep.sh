@@ -6,7 +6,7 @@
 set -euo pipefail
 D=$1
 UCE=${2:-build/app/uce}
-W=${W:-/tmp/uce-demo-world}
+W=${W:-/tmp/uce-demo-world-tg80}
 [ -d "$W" ] || "$UCE" synth --out "$W" --cells 18000 --genes 2000 --seed 7 --type-genes 80 \
   --gene-positions resources/human_gene_positions.csv --quiet >/dev/null
 for f in "$D"/*_human_heart.npy; do
