@@ -33,6 +33,21 @@ class TestTrainer : public QObject {
   QTemporaryDir tmp_;
   QString atlas_, corpus_, assets_;
 
+  // The atlas's human kidney embedded with `model` (the base() sentence settings) into `output`.
+  EmbedReport embedKidney(const QString& model, const QString& output) const {
+    EmbedOptions e;
+    e.input = (atlas_ + "/" + QDir(atlas_).entryList({"human_kidney*.h5ad"}).first()).toStdString();
+    e.output = output.toStdString();
+    e.assetsDir = assets_.toStdString();
+    e.modelFile = model.toStdString();
+    e.species = "human";
+    e.nHead = 4;
+    e.sampleSize = 128;
+    e.padLength = 256;
+    e.device = "cpu";
+    return embedDataset(e);
+  }
+
   TrainOptions base(const QString& out) const {
     TrainOptions o;
     o.corpus = corpus_.toStdString();
@@ -359,17 +374,7 @@ class TestTrainer : public QObject {
     QCOMPARE(r.steps, int64_t(6));
     QCOMPARE(shapes(out + "/model.torch")["binary_decoder.1.0.weight"], (std::vector<int64_t>{12, 24}));
 
-    EmbedOptions e;
-    e.input = (atlas_ + "/" + QDir(atlas_).entryList({"human_kidney*.h5ad"}).first()).toStdString();
-    e.output = tmp_.filePath("narrow.h5ad").toStdString();
-    e.assetsDir = assets_.toStdString();
-    e.modelFile = (out + "/model.torch").toStdString();
-    e.species = "human";
-    e.nHead = 4;
-    e.sampleSize = 128;
-    e.padLength = 256;
-    e.device = "cpu";
-    QVERIFY(embedDataset(e).cellsEmbedded > 100);
+    QVERIFY(embedKidney(out + "/model.torch", tmp_.filePath("narrow.h5ad")).cellsEmbedded > 100);
 
     // The CLI: the flag sets the widths; a malformed list is refused, naming the flag.
     QString cliOut, err;
@@ -431,17 +436,7 @@ print(len(sd))
     QVERIFY2(rc == 0, qPrintable(err + py));
 
     // The embedder reads the trained model.
-    EmbedOptions e;
-    e.input = (atlas_ + "/" + QDir(atlas_).entryList({"human_kidney*.h5ad"}).first()).toStdString();
-    e.output = tmp_.filePath("embedded.h5ad").toStdString();
-    e.assetsDir = assets_.toStdString();
-    e.modelFile = (out + "/model.torch").toStdString();
-    e.species = "human";
-    e.nHead = 4;
-    e.sampleSize = 128;
-    e.padLength = 256;
-    e.device = "cpu";
-    EmbedReport er = embedDataset(e);
+    EmbedReport er = embedKidney(out + "/model.torch", tmp_.filePath("embedded.h5ad"));
     QVERIFY2(er.cellsEmbedded > 100, qPrintable(QString::number(er.cellsEmbedded)));
 
     // A fresh run into a folder with checkpoints is refused (the user must say --resume).
