@@ -4,6 +4,8 @@
 //   bench_analysis_umap --cells N --dim D [--clusters C] [--seed S] [--threads T] [--epochs E]
 //                       [--dims 2] [--trust-sample M] [--export DIR] [--score FILE] [--no-umap]
 //                       [--leiden] (also times Leiden at resolution 1 on the same graph)
+//                       [--graph DIR] (reads the kNN graph an earlier --export of the same data
+//                       wrote instead of building it again)
 //
 // --export DIR writes the data and the kNN graph (15 neighbours, self first, as umap-learn's and
 // umap-js's own kNN) for bench/umap_js_run.js, so the baseline maps the same input with the same
@@ -11,6 +13,7 @@
 // Prints "key value" lines; bench/umap_compare.sh turns them into ratios.
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -40,6 +43,33 @@ template <class T>
 void writeRaw(const std::string& path, const std::vector<T>& v) {
   std::ofstream f(path, std::ios::binary);
   f.write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(v.size() * sizeof(T)));
+}
+
+// The graph --export wrote (15 columns, self first) back as a KnnGraph of 14 neighbours.
+KnnGraph readGraph(const std::string& dir, int64_t n, int k, KnnReport& kr) {
+  std::vector<int32_t> idx(static_cast<size_t>(n * (k + 1)));
+  std::vector<float> dist(idx.size());
+  std::ifstream fi(dir + "/knn_idx.i32", std::ios::binary), fd(dir + "/knn_dist.f32", std::ios::binary);
+  fi.read(reinterpret_cast<char*>(idx.data()), static_cast<std::streamsize>(idx.size() * sizeof(int32_t)));
+  fd.read(reinterpret_cast<char*>(dist.data()), static_cast<std::streamsize>(dist.size() * sizeof(float)));
+  if (!fi || !fd) {
+    std::fprintf(stderr, "error: %s: no kNN graph of %lld cells there (write one with --export)\n", dir.c_str(),
+                 static_cast<long long>(n));
+    std::exit(1);
+  }
+  KnnGraph g;
+  g.n = n;
+  g.k = k;
+  g.indices.resize(static_cast<size_t>(n * k));
+  g.distances.resize(static_cast<size_t>(n * k));
+  for (int64_t i = 0; i < n; ++i)
+    for (int j = 0; j < k; ++j) {
+      g.indices[static_cast<size_t>(i * k + j)] = idx[static_cast<size_t>(i * (k + 1) + j + 1)];
+      g.distances[static_cast<size_t>(i * k + j)] = dist[static_cast<size_t>(i * (k + 1) + j + 1)];
+    }
+  kr.method = "read from " + dir;
+  kr.recall = 1;
+  return g;
 }
 
 }  // namespace
@@ -85,7 +115,8 @@ int main(int argc, char** argv) {
   ko.k = 14;  // n_neighbors 15 counts the cell itself
   ko.threads = threads;
   KnnReport kr;
-  const KnnGraph g = knnGraph(view, ko, &kr);
+  const std::string graphDir = arg(argc, argv, "--graph", "");
+  const KnnGraph g = graphDir.empty() ? knnGraph(view, ko, &kr) : readGraph(graphDir, n, ko.k, kr);
   std::printf("knn_method %s\nknn_seconds %.3f\nknn_recall %.4f\nknn_ef_search %d\n", kr.method.c_str(), kr.seconds, kr.recall,
               kr.efSearch);
   std::fflush(stdout);

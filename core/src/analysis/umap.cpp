@@ -94,6 +94,12 @@ struct SgdParams {
   bool fit = true;  // true: tail == head (read from the epoch-start copy); false: tail fixed
 };
 
+// A uniform integer in [0, n) from 64 random bits (multiply-shift; n < 2^32): no division.
+inline int64_t below(uint64_t r, int64_t n) {
+  if (n > int64_t{0xFFFFFFFF}) return static_cast<int64_t>(r % static_cast<uint64_t>(n));
+  return static_cast<int64_t>(((r >> 32) * static_cast<uint64_t>(n)) >> 32);
+}
+
 inline float clip4(float v) { return v > 4.f ? 4.f : (v < -4.f ? -4.f : v); }
 
 // SGD of umap-learn's optimize_layout_euclidean, made deterministic (see umap.h).
@@ -150,17 +156,23 @@ void optimizeLayout(const Edges& g, std::vector<float>& head, const float* tail,
             for (int c = 0; c < d; ++c) cur[c] += pull * clip4(coeff * (cur[c] - o[c])) * alpha;
           }
           next[e] += eps[e];
+          // The edge's negative samples all push from the same position and their pushes are
+          // summed, instead of each starting where the one before left the cell: the samples no
+          // longer wait on each other (the SGD was bound by that chain of latencies), and the
+          // steps are small (alpha <= 1, each clipped at 4), so the layout is the same in kind.
           const int nneg = static_cast<int>((fe - nextNeg[e]) / epsNeg[e]);
+          float push[3] = {0.f, 0.f, 0.f};
           for (int s = 0; s < nneg; ++s) {
-            const int64_t k = static_cast<int64_t>(splitmix(rng) % static_cast<uint64_t>(nTail));
+            const int64_t k = below(splitmix(rng), nTail);
             if (p.fit && k == i) continue;
             const float* on = others + k * d;
             float nsq = 0;
             for (int c = 0; c < d; ++c) nsq += (cur[c] - on[c]) * (cur[c] - on[c]);
             if (!(nsq > 0)) continue;
             const float coeff = 2.f * p.gamma * p.b / ((0.001f + nsq) * (p.a * std::pow(nsq, p.b) + 1.f));
-            for (int c = 0; c < d; ++c) cur[c] += clip4(coeff * (cur[c] - on[c])) * alpha;
+            for (int c = 0; c < d; ++c) push[c] += clip4(coeff * (cur[c] - on[c])) * alpha;
           }
+          for (int c = 0; c < d; ++c) cur[c] += push[c];
           nextNeg[e] += static_cast<float>(nneg) * epsNeg[e];
         }
         for (int c = 0; c < d; ++c) h[c] = cur[c];
