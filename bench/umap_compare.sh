@@ -6,7 +6,8 @@
 # /usr/bin/python3 with NUMBA_NUM_THREADS=THREADS, twice: its default spectral initialisation and
 # the random one ours falls back to on a disconnected graph. Skipped (with a line saying so) when
 # not installed. umap-js: installed with npm into $UMAPJS_DIR (default /tmp/umapjs) on first use;
-# UMAPJS=0 skips it (it is slow at 50,000 cells and more).
+# UMAPJS=0 skips it (it is slow at 50,000 cells and more). Ours and umap-learn each map REPEATS
+# times (default 3) and the fastest time counts; umap-js, the slowest by far, maps once.
 set -euo pipefail
 build=${1:?usage: umap_compare.sh BUILD_DIR [CELLS] [DIM] [THREADS] [EPOCHS]}
 cells=${2:-20000}; dim=${3:-64}; threads=${4:-2}; epochs=${5:-200}
@@ -14,16 +15,16 @@ here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 bench="$build/bench/bench_analysis_umap"
 common=(--cells "$cells" --dim "$dim" --threads "$threads" --epochs "$epochs" --seed 1)
-"$bench" "${common[@]}" --export "$work" | tee "$work/ours.txt"
+"$bench" "${common[@]}" --repeats "${REPEATS:-3}" --export "$work" | tee "$work/ours.txt"
 ours=$(awk '/^umap_seconds/{print $2}' "$work/ours.txt")
 t_ours=$(awk '/^umap_trustworthiness/{print $2}' "$work/ours.txt")
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
 delta() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%+.4f", a-b}'; }
-score() { "$bench" "${common[@]}" --no-umap --score "$1" | awk '/^other_trustworthiness/{print $2}'; }
+score() { "$bench" "${common[@]}" --graph "$work" --no-umap --score "$1" | awk '/^other_trustworthiness/{print $2}'; }
 
 if /usr/bin/python3 -c "import umap" 2>/dev/null; then
   for init in spectral random; do
-    NUMBA_NUM_THREADS="$threads" /usr/bin/python3 "$here/umap_learn_run.py" "$work" 2 "$epochs" "$init" | tee "$work/ul_$init.txt"
+    REPEATS=${REPEATS:-3} NUMBA_NUM_THREADS="$threads" /usr/bin/python3 "$here/umap_learn_run.py" "$work" 2 "$epochs" "$init" | tee "$work/ul_$init.txt"
     secs=$(awk '/^umaplearn_seconds/{print $2}' "$work/ul_$init.txt")
     t=$(score "$work/umaplearn_$init.f32")
     echo "summary umap-learn init=$init cells=$cells dim=$dim threads=$threads epochs=$epochs ours=${ours}s" \
