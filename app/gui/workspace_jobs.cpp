@@ -401,6 +401,7 @@ Job* Workspace::computeUmap(DatasetDoc* doc, const UmapRequest& r) {
       [=](JobContext& ctx) {
         const int steps = r.also3d ? 2 : 1;
         const auto start = std::chrono::steady_clock::now();
+        analysis::KnnGraph graph;  // searched for the 2-D map, reused by the 3-D one
         for (int step = 0; step < steps; ++step) {
           const QString label = step == 0 ? "2-D map" : "3-D map";
           ctx.report(step * 1000 / steps, 1000, label, 0, -1);
@@ -416,7 +417,7 @@ Job* Workspace::computeUmap(DatasetDoc* doc, const UmapRequest& r) {
           m->rows = x->rows;
           m->cols = o.dims;
           try {
-            m->data = analysis::umapSkippingMissing(viewOf(*x), o, report.get());
+            m->data = analysis::umapSkippingMissing(viewOf(*x), o, report.get(), nullptr, &graph);
           } catch (const Error& e) {
             if (e.kind() == ErrorKind::Cancelled) throw;
             fail(e.kind(), file, std::string("obsm['") + r.useRep.toStdString() + "']: " + e.what());

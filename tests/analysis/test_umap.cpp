@@ -5,6 +5,7 @@
 #include <QTemporaryDir>
 #include <QtTest>
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <random>
 #include <vector>
@@ -84,6 +85,7 @@ class TestUmap : public QObject {
   void sameSeedSameMapAtAnyThreadCountOtherSeedDiffers();
   void connectedGraphGetsSpectralInit();
   void threeDimensions();
+  void twoAndThreeDimensionalMapsShareOneGraph();
   void transformPlacesNewCellsOnTheirCluster();
   void trustworthinessMatchesSklearn();
   void badOptionsAreErrors();
@@ -199,6 +201,37 @@ void TestUmap::threeDimensions() {
   const std::vector<float> map = umap(c.view(), o);
   QCOMPARE(static_cast<int64_t>(map.size()), c.n * 3);
   QVERIFY(labelAgreement(map, 3, c.label, 15) > 0.95);
+}
+
+// The app maps an embedding in 2-D and 3-D: the second map reuses the first's kNN graph (the
+// search is most of the time for a large dataset) and is the same map as one built on its own;
+// cells without an embedding stay NaN in both.
+void TestUmap::twoAndThreeDimensionalMapsShareOneGraph() {
+  Clusters c = clusters(4, 100, 12, 4.0, 33);
+  for (int d = 0; d < c.dim; ++d) c.x[static_cast<size_t>(7 * c.dim + d)] = std::nanf("");
+  UmapOptions o;
+  o.nEpochs = 100;
+  KnnGraph graph;
+  UmapReport r2, r3;
+  int64_t mapped = 0;
+  const std::vector<float> two = umapSkippingMissing(c.view(), o, &r2, &mapped, &graph);
+  QCOMPARE(mapped, c.n - 1);
+  QCOMPARE(graph.n, c.n - 1);
+  QCOMPARE(QString::fromStdString(r2.knnMethod), QString("exact"));
+  o.dims = 3;
+  const std::vector<float> three = umapSkippingMissing(c.view(), o, &r3, nullptr, &graph);
+  QCOMPARE(QString::fromStdString(r3.knnMethod), QString("reused"));
+  const std::vector<float> alone = umapSkippingMissing(c.view(), o);  // NaN rows: compare the bytes
+  QVERIFY(three.size() == alone.size() && std::memcmp(three.data(), alone.data(), three.size() * sizeof(float)) == 0);
+  QCOMPARE(static_cast<int64_t>(three.size()), c.n * 3);
+  QVERIFY(std::isnan(two[7 * 2]) && std::isnan(three[7 * 3 + 2]));
+  QVERIFY(std::isfinite(three[8 * 3]));
+  // A graph of other cells (another count) is not taken for this embedding's.
+  const Clusters other = clusters(4, 90, 12, 4.0, 34);
+  UmapReport r4;
+  umapSkippingMissing(other.view(), o, &r4, nullptr, &graph);
+  QCOMPARE(QString::fromStdString(r4.knnMethod), QString("exact"));
+  QCOMPARE(graph.n, other.n);
 }
 
 void TestUmap::transformPlacesNewCellsOnTheirCluster() {

@@ -550,7 +550,9 @@ std::vector<float> umapFromGraph(const KnnGraph& graph, const UmapOptions& o, Um
   return coords;
 }
 
-std::vector<float> umap(const MatrixView& x, const UmapOptions& o, UmapReport* report) {
+namespace {
+// umap(), keeping the kNN graph it builds in g.
+std::vector<float> umapKeepingGraph(const MatrixView& x, const UmapOptions& o, UmapReport* report, KnnGraph& g) {
   checkOptions(o);
   if (x.n < 3) fail(ErrorKind::InvalidArgument, "", "UMAP needs at least 3 cells, got " + std::to_string(x.n));
   KnnOptions ko = o.knn;
@@ -558,7 +560,7 @@ std::vector<float> umap(const MatrixView& x, const UmapOptions& o, UmapReport* r
   if (ko.threads == 0) ko.threads = o.threads;
   if (o.progress) ko.progress = progressSpan(o.progress, 0.0, 0.6);
   KnnReport kr;
-  const KnnGraph g = knnGraph(x, ko, &kr);
+  g = knnGraph(x, ko, &kr);
   UmapOptions rest = o;
   rest.progress = progressSpan(o.progress, 0.6, 1.0);
   std::vector<float> out = umapFromGraph(g, rest, report);
@@ -568,8 +570,15 @@ std::vector<float> umap(const MatrixView& x, const UmapOptions& o, UmapReport* r
   }
   return out;
 }
+}  // namespace
 
-std::vector<float> umapSkippingMissing(const MatrixView& x, const UmapOptions& o, UmapReport* report, int64_t* mapped) {
+std::vector<float> umap(const MatrixView& x, const UmapOptions& o, UmapReport* report) {
+  KnnGraph g;
+  return umapKeepingGraph(x, o, report, g);
+}
+
+std::vector<float> umapSkippingMissing(const MatrixView& x, const UmapOptions& o, UmapReport* report, int64_t* mapped,
+                                       KnnGraph* graph) {
   std::vector<int64_t> kept;
   for (int64_t i = 0; i < x.n; ++i) {
     const float* row = x.data + i * x.dim;
@@ -585,7 +594,19 @@ std::vector<float> umapSkippingMissing(const MatrixView& x, const UmapOptions& o
   std::vector<float> packed(kept.size() * dim);
   for (size_t r = 0; r < kept.size(); ++r)
     std::copy(x.data + kept[r] * x.dim, x.data + (kept[r] + 1) * x.dim, packed.data() + r * dim);
-  const std::vector<float> map = umap(MatrixView{packed.data(), static_cast<int64_t>(kept.size()), x.dim}, o, report);
+  const MatrixView cells{packed.data(), static_cast<int64_t>(kept.size()), x.dim};
+  std::vector<float> map;
+  if (graph && graph->n == cells.n && graph->k >= o.nNeighbors - 1) {
+    checkOptions(o);
+    map = umapFromGraph(*graph, o, report);
+    if (report) {
+      report->knnMethod = "reused";
+      report->knnSeconds = 0;
+    }
+  } else {
+    KnnGraph own;
+    map = umapKeepingGraph(cells, o, report, graph ? *graph : own);
+  }
   const size_t dims = static_cast<size_t>(o.dims);
   std::vector<float> out(static_cast<size_t>(x.n) * dims, std::numeric_limits<float>::quiet_NaN());
   for (size_t r = 0; r < kept.size(); ++r)

@@ -20,6 +20,8 @@
 // moves both ends of an edge in place, "Hogwild", which is not reproducible across threads. In
 // the symmetric graph every pair is an edge in both directions, so each end here takes the pull
 // of both samplings of the pair, which keeps umap-learn's balance of attraction and repulsion.)
+// The negative samples of one edge sampling all push from the cell's position after its pull
+// and their pushes are summed, so they do not wait on each other (1.5x faster; bench/RESULTS.md).
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -98,8 +100,11 @@ std::vector<float> umap(const MatrixView& x, const UmapOptions& options, UmapRep
 // dropped by `uce embed`'s filters): those cells are left out of the map and get NaN coordinates,
 // so the result [n, options.dims] stays aligned with the cells. mapped (optional) receives the
 // number of cells mapped. Throws uce::Error(Empty) when fewer than 3 rows are finite.
+// graph (optional): the kNN graph of the mapped cells is kept there, and when it already holds
+// one with enough neighbours it is used instead of searching again (the app's 2-D and 3-D maps
+// of one embedding share it; report->knnMethod is then "reused").
 std::vector<float> umapSkippingMissing(const MatrixView& x, const UmapOptions& options, UmapReport* report = nullptr,
-                                       int64_t* mapped = nullptr);
+                                       int64_t* mapped = nullptr, KnnGraph* graph = nullptr);
 
 // The same from a kNN graph already built (k >= nNeighbors - 1; extra neighbours are ignored).
 std::vector<float> umapFromGraph(const KnnGraph& g, const UmapOptions& options, UmapReport* report = nullptr);
