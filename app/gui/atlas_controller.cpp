@@ -569,10 +569,10 @@ Job* AtlasController::computeMap(const AtlasMapRequest& r) {
   return startWithAtlas(
       "Atlas map",
       [r, out](JobContext& ctx, const AtlasData& a) {
-        ctx.report(0, 1, "UMAP of the atlas cells");
+        ctx.reportFraction(0, "UMAP of the atlas cells");
         *out = a;
         computeAtlasMap(*out, r);
-        ctx.report(1, 1, "done");
+        ctx.reportFraction(1, "done", 0);
       },
       [this, out] {
         atlas_ = out;
@@ -586,9 +586,9 @@ Job* AtlasController::placeDataset(const QString& path, std::shared_ptr<const De
   return startWithAtlas(
       "Place " + QFileInfo(path).fileName() + " on the atlas",
       [path, embedding, out](JobContext& ctx, const AtlasData& a) {
-        ctx.report(0, 1, "placing cells (UMAP transform)");
+        ctx.reportFraction(0, "placing cells (UMAP transform)");
         *out = placeOnAtlas(a, path, embedding);
-        ctx.report(1, 1, "done");
+        ctx.reportFraction(1, "done", 0);
       },
       [this, out] {
         placement_ = out;
@@ -602,9 +602,9 @@ Job* AtlasController::computeCentroids(const CentroidRequest& r) {
   return jobs_->start(
       "Centroids",
       [r, a, out](JobContext& ctx) {
-        ctx.report(0, 1, "centroids");
+        ctx.reportFraction(0, "centroids");
         *out = computeCentroidTable(r, a.get());
-        ctx.report(1, 1, "done");
+        ctx.reportFraction(1, "done", 0);
       },
       [this, out] {
         centroids_ = out;

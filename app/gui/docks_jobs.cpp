@@ -36,7 +36,10 @@ QString JobsDock::describe(const Job& job) {
     case JobStatus::Running: {
       QStringList parts;
       if (!job.stage().isEmpty()) parts << job.stage();
-      if (job.total() > 0) parts << QString("%1 / %2").arg(job.done()).arg(job.total());
+      if (job.total() > 0 && job.isFraction())
+        parts << QString("%1 %").arg(job.done() * 100 / job.total());
+      else if (job.total() > 0)
+        parts << QString("%1 / %2").arg(job.done()).arg(job.total());
       if (job.rate() > 0) parts << QObject::tr("%1/s").arg(job.rate() >= 100 ? QString::number(std::lround(job.rate()))
                                                                              : QString::number(job.rate(), 'f', 1));
       if (job.etaSeconds() >= 0 && job.total() > 0) parts << QObject::tr("ETA %1").arg(seconds(job.etaSeconds()));

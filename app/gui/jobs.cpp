@@ -1,5 +1,7 @@
 #include "jobs.h"
 
+#include <cmath>
+
 #include <QCoreApplication>
 #include <QEventLoop>
 #include <QThreadPool>
@@ -36,6 +38,24 @@ bool JobContext::report(qint64 done, qint64 total, const QString& stage, double 
     if (!stage.isNull()) s.stage = stage;
     s.rate = rate;
     s.eta = etaSeconds;
+    s.fraction = false;
+    ++s.version;
+  }
+  return !cancelRequested();
+}
+
+bool JobContext::reportFraction(double fraction, const QString& stage, double etaSeconds) {
+  constexpr qint64 kScale = 1000;
+  const double f = fraction < 0 ? 0 : (fraction > 1 ? 1 : fraction);
+  {
+    std::lock_guard<std::mutex> lock(job_->shared_.mutex);
+    auto& s = job_->shared_;
+    s.done = std::llround(f * kScale);
+    s.total = kScale;
+    if (!stage.isNull()) s.stage = stage;
+    s.rate = 0;  // thousandths per second would mean nothing to the user
+    s.eta = etaSeconds;
+    s.fraction = true;
     ++s.version;
   }
   return !cancelRequested();
@@ -117,6 +137,7 @@ bool Job::pollProgress() {
   done_ = shared_.done;
   total_ = shared_.total;
   stage_ = shared_.stage;
+  fraction_ = shared_.fraction;
   const double secs = elapsedSeconds();
   rate_ = shared_.rate >= 0 ? shared_.rate : (secs > 0 ? done_ / secs : 0);
   eta_ = shared_.eta >= 0 ? shared_.eta : (rate_ > 0 && total_ > 0 ? (total_ - done_) / rate_ : -1);

@@ -32,6 +32,9 @@ class JobContext {
   bool report(qint64 done, qint64 total, const QString& stage = QString());
   // As report(), with rate (units/s) and ETA (s) supplied by the task itself.
   bool report(qint64 done, qint64 total, const QString& stage, double rate, double etaSeconds);
+  // Progress with no unit to count (a map, a clustering): fraction in [0, 1] of the job, shown
+  // as a percentage; kept as thousandths in done() / total() for the bar.
+  bool reportFraction(double fraction, const QString& stage, double etaSeconds = -1);
   bool cancelRequested() const;
   // Throws uce::Error(Cancelled) when the user asked to cancel.
   void checkCancel() const;
@@ -56,6 +59,7 @@ class Job : public QObject {
   qint64 total() const { return total_; }   // 0 = unknown (busy indicator)
   QString stage() const { return stage_; }
   double rate() const { return rate_; }      // units per second; 0 = unknown
+  bool isFraction() const { return fraction_; }  // done() / total() are thousandths, not units
   double etaSeconds() const { return eta_; } // -1 = unknown
   double elapsedSeconds() const;
   QString errorText() const { return error_; }  // set when Failed (or Cancelled: what stopped)
@@ -90,6 +94,7 @@ class Job : public QObject {
   qint64 done_ = 0, total_ = 0;
   QString stage_;
   double rate_ = 0, eta_ = -1;
+  bool fraction_ = false;
   QString error_;
   int progressEvents_ = 0;
   QElapsedTimer clock_;           // started when the job starts running
@@ -99,6 +104,7 @@ class Job : public QObject {
     qint64 done = 0, total = 0;
     QString stage;
     double rate = -1, eta = -1;  // -1 = derive from the clock
+    bool fraction = false;       // set by reportFraction()
     quint64 version = 0;         // bumped by every report
   };
   Shared shared_;

@@ -367,19 +367,17 @@ Job* Workspace::embed(DatasetDoc* doc, const EmbedRequest& r) {
 namespace {
 
 // The library's progress hook (progress.h) driving a job's bar: the call is part `part` of
-// `parts` equal parts (the 2-D and the 3-D map), counted in thousandths of the job; the stage
-// reads e.g. "2-D map: kNN graph". No rate (thousandths are no unit to show per second); the ETA
-// follows the pace since `start`. Returns false on cancel, which stops the call within about a
+// `parts` equal parts (the 2-D and the 3-D map), as a fraction of the job (the panel shows a
+// percentage); the stage reads e.g. "2-D map: kNN graph". The ETA follows the pace since `start`. Returns false on cancel, which stops the call within about a
 // second (the next block, epoch or build stretch).
 analysis::ProgressFn jobProgress(JobContext& ctx, const QString& label, int part, int parts,
                                  std::chrono::steady_clock::time_point start) {
   return [&ctx, label, part, parts, start](const char* stage, double f) {
-    constexpr qint64 kScale = 1000;
     const double overall = (part + f) / parts;
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const double eta = overall >= 0.01 && secs > 1 ? secs * (1 - overall) / overall : -1;
     const QString text = label.isEmpty() ? QString::fromUtf8(stage) : label + ": " + QString::fromUtf8(stage);
-    return ctx.report(std::llround(overall * kScale), kScale, text, 0, eta);
+    return ctx.reportFraction(overall, text, eta);
   };
 }
 
@@ -404,7 +402,7 @@ Job* Workspace::computeUmap(DatasetDoc* doc, const UmapRequest& r) {
         analysis::KnnGraph graph;  // searched for the 2-D map, reused by the 3-D one
         for (int step = 0; step < steps; ++step) {
           const QString label = step == 0 ? "2-D map" : "3-D map";
-          ctx.report(step * 1000 / steps, 1000, label, 0, -1);
+          ctx.reportFraction(static_cast<double>(step) / steps, label);
           ctx.checkCancel();
           analysis::UmapOptions o;
           o.dims = step == 0 ? 2 : 3;
@@ -424,7 +422,7 @@ Job* Workspace::computeUmap(DatasetDoc* doc, const UmapRequest& r) {
           }
           (step == 0 ? *out2 : *out3) = std::move(m);
         }
-        ctx.report(1000, 1000, "done", 0, 0);
+        ctx.reportFraction(1.0, "done", 0);
       },
       [this, doc, out2, out3, report, r] {
         if (!alive(doc)) return;
@@ -458,7 +456,7 @@ Job* Workspace::cluster(DatasetDoc* doc, const ClusterRequest& r) {
   return jobs_->start(
       name,
       [=](JobContext& ctx) {
-        ctx.report(0, 1000, "kNN graph", 0, -1);
+        ctx.reportFraction(0, "kNN graph");
         analysis::ClusterOptions o;
         o.nNeighbors = r.nNeighbors;
         o.leiden.resolution = r.resolution;
@@ -472,7 +470,7 @@ Job* Workspace::cluster(DatasetDoc* doc, const ClusterRequest& r) {
           fail(e.kind(), file, std::string("obsm['") + r.useRep.toStdString() + "']: " + e.what());
         }
         *col = clusterColumn(r.key.toStdString(), c);
-        ctx.report(1000, 1000, "done", 0, 0);
+        ctx.reportFraction(1.0, "done", 0);
       },
       [this, doc, col, rep, r] {
         if (!alive(doc)) return;

@@ -1,6 +1,6 @@
 // The map and cluster jobs as the job panel shows them: the bar moves inside the kNN graph and
-// inside the UMAP layout (not only between them), and Cancel ends a running job as Cancelled
-// within a moment, wherever it is, leaving the document as it was. Data: 40,000 cells with a
+// inside the UMAP layout (not only between them) and reads as a percentage, and Cancel ends a
+// running job as Cancelled within a moment, wherever it is, leaving the document as it was. Data: 40,000 cells with a
 // random 128-d clustered embedding (obsm["X_uce"]; its exact kNN graph alone takes seconds) and
 // a 2-d one (obsm["X_umap"], whose UMAP is quick to reach the layout).
 #include <QElapsedTimer>
@@ -10,6 +10,7 @@
 #include <cmath>
 #include <set>
 
+#include "docks.h"
 #include "jobs.h"
 #include "test_support.h"
 #include "workspace.h"
@@ -45,6 +46,7 @@ struct CancelProbe {
   qint64 latencyMs = -1;
   qint64 doneAtCancel = -1;
   QString stageAtCancel;
+  QString describedAtCancel;  // the job panel's line under the job's name
   std::set<qint64> doneSeen;  // distinct bar positions before the cancel
   template <class When>
   CancelProbe(Job* j, When when) : job(j) {
@@ -54,6 +56,7 @@ struct CancelProbe {
       if (!when(*job)) return;
       stageAtCancel = job->stage();
       doneAtCancel = job->done();
+      describedAtCancel = JobsDock::describe(*job);
       sinceCancel.start();
       job->cancel();
     });
@@ -110,6 +113,10 @@ class TestJobCancel : public QObject {
     QVERIFY2(probe.doneAtCancel > 0 && probe.doneAtCancel < 333, qPrintable(QString::number(probe.doneAtCancel)));
     QVERIFY2(probe.doneSeen.size() >= 2, "the bar did not move inside the kNN graph");
     QVERIFY2(job->errorText().contains("kNN graph"), qPrintable(job->errorText()));
+    // The panel shows how far the map is as a percentage, not as thousandths ("15 / 1000").
+    QVERIFY2(probe.describedAtCancel.contains(QString("%1 %").arg(probe.doneAtCancel / 10)) &&
+                 !probe.describedAtCancel.contains("/ 1000"),
+             qPrintable(probe.describedAtCancel));
     qInfo("map job cancelled in '%s' at %lld/1000 after %.1f s: ended %lld ms after cancel()",
           qPrintable(probe.stageAtCancel), probe.doneAtCancel, job->elapsedSeconds(), probe.latencyMs);
     QVERIFY2(probe.latencyMs < 5000, qPrintable(QString::number(probe.latencyMs)));

@@ -103,15 +103,15 @@ using SearchFn = std::function<void(int64_t, const float*, int, float*, idx_t*)>
 using BlockPlan = std::function<int64_t(int64_t, int64_t, double)>;
 
 // Exact search: even blocks of about 2^36 multiply-adds of the distance products (about a second
-// on 2 cores), 128 to 16,384 rows. Small blocks starve BLAS: 50,000 x 1,280 took 306 s in blocks
-// of 40 rows (the old 2^31 target), 104 s in blocks of 256 and 61 s in blocks of 1,024 (2 cores,
-// bench/RESULTS.md). The split depends on (rows, n, dim) only, never on time, and every block
+// on 2 cores), 128 to 1,024 rows (so the bar still moves often on small inputs). Small blocks
+// starve BLAS: 50,000 x 1,280 took 306 s in blocks of 40 rows (the old 2^31 target), 104 s in
+// blocks of 256 and 61 s in blocks of 1,024 (2 cores, bench/RESULTS.md). The split depends on (rows, n, dim) only, never on time, and every block
 // has >= 20 rows: FAISS computes the distances of a block of >= 20 query
 // rows with BLAS, the same for each row whatever the block (below 20 rows it switches to a direct
 // loop whose rounding differs), so the graph does not depend on the blocking either.
 BlockPlan exactPlan(const MatrixView& x) {
   const double work = static_cast<double>(x.n) * static_cast<double>(x.dim);
-  const int64_t target = static_cast<int64_t>(std::clamp(68719476736.0 / std::max(1.0, work), 128.0, 16384.0));
+  const int64_t target = static_cast<int64_t>(std::clamp(68719476736.0 / std::max(1.0, work), 128.0, 1024.0));
   return [target](int64_t done, int64_t rows, double) {
     const int64_t blocks = (rows + target - 1) / target;
     const int64_t b = (done * blocks + rows - 1) / rows;  // the block that starts at `done`
