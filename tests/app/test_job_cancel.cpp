@@ -1,8 +1,8 @@
 // The map and cluster jobs as the job panel shows them: the bar moves inside the kNN graph and
 // inside the UMAP layout (not only between them) and reads as a percentage, and Cancel ends a
 // running job as Cancelled within a moment, wherever it is, leaving the document as it was.
-// Data: 40,000 cells with a random 128-d clustered embedding (obsm["X_uce"]; its exact kNN graph alone takes seconds) and
-// a 2-d one (obsm["X_umap"], whose UMAP is quick to reach the layout).
+// Data: 40,000 cells with a random 128-d clustered embedding (obsm["X_uce"]; its exact kNN graph
+// alone takes seconds) and a 2-d one (obsm["X_umap"], whose UMAP is quick to reach the layout).
 #include <QElapsedTimer>
 #include <QSignalSpy>
 #include <QTemporaryDir>
