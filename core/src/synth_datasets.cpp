@@ -406,6 +406,10 @@ SynthDatasetInfo writeOne(const World& w, const DatasetModel& m, const std::stri
   writer.setUns("synth/cells_total", UnsValue::integer(w.opt.cells));
   writer.setUns("synth/genes_per_species", UnsValue::integer(w.opt.genesPerSpecies));
   writer.setUns("synth/baseline_spread", UnsValue::real(w.sigma));
+  // The rest of what shaped the world, so a file says how to make it again.
+  writer.setUns("synth/type_genes", UnsValue::integer(w.opt.typeGenes));
+  writer.setUns("synth/zero_fraction", UnsValue::real(w.opt.zeroFraction));
+  writer.setUns("synth/token_dim", UnsValue::integer(w.opt.tokenDim));
   writer.commit();
 
   SynthDatasetInfo info;

@@ -248,7 +248,8 @@ for n in ('0', '60'):
         others = np.delete(rates, i, 0).max(0)
         spec.append(int(((rates[i] > 0.5) & (others < 0.1)).sum()))
     zeros = float(1 - det.nnz / (det.shape[0] * det.shape[1]))
-    out[n] = {'specific': float(np.mean(spec)), 'min_specific': int(min(spec)), 'zeros': zeros}
+    out[n] = {'specific': float(np.mean(spec)), 'min_specific': int(min(spec)), 'zeros': zeros,
+              'recorded': int(a.uns['synth']['type_genes'])}
 print(json.dumps(out))
 )PY";
     const QJsonObject d = pythonJson(script.arg(py(dir_.path())));
@@ -258,6 +259,9 @@ print(json.dumps(out))
           "--type-genes 60 %.1f (fewest %d)", classic, on, d["60"].toObject()["min_specific"].toInt());
     QVERIFY2(on >= 15 && on >= 2.5 * classic, qPrintable(QString("classic %1, type genes %2").arg(classic).arg(on)));
     QVERIFY(d["60"].toObject()["min_specific"].toInt() >= 8);
+    // The file says which world it is from: uns["synth"]["type_genes"].
+    QCOMPARE(d["0"].toObject()["recorded"].toInt(), 0);
+    QCOMPARE(d["60"].toObject()["recorded"].toInt(), 60);
     // Still droplet-like: the share of zeros stays calibrated.
     const double zeros = d["60"].toObject()["zeros"].toDouble();
     QVERIFY2(zeros > 0.8 && zeros < 0.95, qPrintable(QString("zeros %1").arg(zeros)));
