@@ -30,6 +30,17 @@ bool JobContext::report(qint64 done, qint64 total, const QString& stage) {
 }
 
 bool JobContext::report(qint64 done, qint64 total, const QString& stage, double rate, double etaSeconds) {
+  return post(done, total, stage, rate, etaSeconds, false);
+}
+
+bool JobContext::reportFraction(double fraction, const QString& stage, double etaSeconds) {
+  constexpr qint64 kScale = 1000;
+  const double f = fraction < 0 ? 0 : (fraction > 1 ? 1 : fraction);
+  // No rate: thousandths per second would mean nothing to the user.
+  return post(std::llround(f * kScale), kScale, stage, 0, etaSeconds, true);
+}
+
+bool JobContext::post(qint64 done, qint64 total, const QString& stage, double rate, double etaSeconds, bool fraction) {
   {
     std::lock_guard<std::mutex> lock(job_->shared_.mutex);
     auto& s = job_->shared_;
@@ -38,24 +49,7 @@ bool JobContext::report(qint64 done, qint64 total, const QString& stage, double 
     if (!stage.isNull()) s.stage = stage;
     s.rate = rate;
     s.eta = etaSeconds;
-    s.fraction = false;
-    ++s.version;
-  }
-  return !cancelRequested();
-}
-
-bool JobContext::reportFraction(double fraction, const QString& stage, double etaSeconds) {
-  constexpr qint64 kScale = 1000;
-  const double f = fraction < 0 ? 0 : (fraction > 1 ? 1 : fraction);
-  {
-    std::lock_guard<std::mutex> lock(job_->shared_.mutex);
-    auto& s = job_->shared_;
-    s.done = std::llround(f * kScale);
-    s.total = kScale;
-    if (!stage.isNull()) s.stage = stage;
-    s.rate = 0;  // thousandths per second would mean nothing to the user
-    s.eta = etaSeconds;
-    s.fraction = true;
+    s.fraction = fraction;
     ++s.version;
   }
   return !cancelRequested();

@@ -43,6 +43,7 @@ class JobContext {
   friend class Job;
   friend class JobManager;
   explicit JobContext(Job* job) : job_(job) {}
+  bool post(qint64 done, qint64 total, const QString& stage, double rate, double etaSeconds, bool fraction);
   Job* job_;
 };
 
