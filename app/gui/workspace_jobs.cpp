@@ -368,8 +368,9 @@ namespace {
 
 // The library's progress hook (progress.h) driving a job's bar: the call is part `part` of
 // `parts` equal parts (the 2-D and the 3-D map), as a fraction of the job (the panel shows a
-// percentage); the stage reads e.g. "2-D map: kNN graph". The ETA follows the pace since `start`. Returns false on cancel, which stops the call within about a
-// second (the next block, epoch or build stretch).
+// percentage); the stage reads e.g. "2-D map: kNN graph". The ETA follows the pace since
+// `start`. Returns false on cancel, which stops the call within about a second (the next block,
+// epoch or build stretch).
 analysis::ProgressFn jobProgress(JobContext& ctx, const QString& label, int part, int parts,
                                  std::chrono::steady_clock::time_point start) {
   return [&ctx, label, part, parts, start](const char* stage, double f) {
