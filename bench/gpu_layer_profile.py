@@ -5,8 +5,9 @@ bias+ReLU linear1 (`_addmm_activation`), linear2, residual + LayerNorm. Prints, 
 microseconds per cell per layer and the implied 33-layer cells/s, and a kernel table (torch
 profiler) of the eager variant. Run by bench/gpu_all.sh (PROFILE=1).
 
-usage: gpu_layer_profile.py [BATCH=64] [LEN=1075]
+usage: [NO_COMPILE=1] gpu_layer_profile.py [BATCH=64] [LEN=1075]
 """
+import os
 import sys
 import time
 
@@ -79,6 +80,8 @@ report("GEMMs only (qkv, out, l1, l2)", timeit(lambda: (F.linear(xf, W["qkv"]), 
 q = torch.randn(B, H, L, D // H, device=dev, dtype=dt)
 report("attention only (SDPA default)", timeit(lambda: F.scaled_dot_product_attention(q, q, q)))
 try:
+    if os.environ.get("NO_COMPILE"):
+        raise RuntimeError("skipped (NO_COMPILE set)")
     comp = torch.compile(layer)
     t = time.perf_counter()
     with torch.no_grad():

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -403,6 +404,20 @@ EmbedReport embedDataset(const EmbedOptions& opt, const ProgressFn& progress) {
     std::vector<std::pair<torch::Tensor, size_t>> results;  // [B, dim] on the device, first index in `order`
   };
   const bool pinned = device.is_cuda();
+  // UCE_EMBED_TRACE=1: wait for the device after every batch and print its time, shape and
+  // attention kernels (and each wait for the host), to find where a pass's time goes. It
+  // removes the overlap of host and device, so the pass itself gets slower.
+  const bool trace = [] {
+    const char* v = std::getenv("UCE_EMBED_TRACE");
+    return v && *v && std::string(v) != "0";
+  }();
+  auto traceMark = std::chrono::steady_clock::now();
+  auto traceLap = [&traceMark] {
+    const auto now = std::chrono::steady_clock::now();
+    const double ms = std::chrono::duration<double, std::milli>(now - traceMark).count();
+    traceMark = now;
+    return ms;
+  };
   // Queues the network on one prepared chunk. Cells of one sentence length form batches of
   // their own (a length group's last batch is just smaller): no padding anywhere, so attention
   // runs without a mask (the fastest fused kernels on CUDA) and a cell's embedding cannot
@@ -458,6 +473,14 @@ EmbedReport embedDataset(const EmbedOptions& opt, const ProgressFn& progress) {
       f.results.emplace_back(emb, b0);
       rep.cellsEmbedded += B;
       ++rep.batches;
+      if (trace) {
+        if (device.is_cuda()) torch::cuda::synchronize();
+        const bool cudnn = opt.attentionKernels == "cudnn" || (opt.attentionKernels == "auto" && b1 - b0 == bs);
+        const double ms = traceLap();
+        std::fprintf(stderr, "trace: batch %lld: %lld cells of length %lld, %s attention, %.1f ms (%.1f us a cell)\n",
+                     static_cast<long long>(rep.batches), static_cast<long long>(B), static_cast<long long>(L),
+                     device.is_cuda() ? (cudnn ? "cudnn" : "flash") : "cpu", ms, ms * 1000.0 / static_cast<double>(B));
+      }
     }
     return f;
   };
@@ -497,8 +520,10 @@ EmbedReport embedDataset(const EmbedOptions& opt, const ProgressFn& progress) {
     auto pending = next(row);
     std::optional<InFlight> queued;
     while (true) {
+      if (trace) traceLap();
       std::optional<Prepared> cur = pending.get();
       if (!cur) break;
+      if (trace) std::fprintf(stderr, "trace: waited %.1f ms for chunk at row %lld\n", traceLap(), static_cast<long long>(cur->row0));
       pending = next(cur->row0 + cur->n);
       InFlight f = enqueueChunk(*cur);
       if (queued) finish(*queued);
