@@ -38,7 +38,8 @@ const char* kUsage =
     "                 [--weight-decay WD (0.01)] [--clip C (1.0)] [--sample-size G (1024)]\n"
     "                 [--mask-ratio R (0.2)] [--n-loss N (64)] [--negatives uniform|frequency (uniform)]\n"
     "                 [--val-fraction F (0.05)] [--cell-gain G (1)] [--first-qk-gain G (1)]\n"
-    "                 [--downsample-to UMIS (0 = off)] [--encoder-lr-scale F (1)]\n"
+    "                 [--downsample-to UMIS (0 = off)] [--gene-scale-sd S (0 = off)]\n"
+    "                 [--encoder-lr-scale F (1)]\n"
     "                 [--val-cells V (256)] [--validate-every N (100)] [--checkpoint-every N (500)]\n"
     "                 [--keep-checkpoints K (3)] [--init-model FILE] [--seed S (0)]\n"
     "                 [--device cpu|cuda] [--threads T] [--resume] [--quiet]\n"
@@ -137,7 +138,7 @@ int runTrain(const Args& args) {
              "grad-accum", "max-steps", "lr", "warmup", "weight-decay", "clip", "sample-size", "mask-ratio",
              "n-loss", "val-fraction", "val-cells", "validate-every", "checkpoint-every", "keep-checkpoints",
              "init-model", "seed", "device", "threads", "nproc", "negatives", "cell-gain",
-             "downsample-to", "first-qk-gain", "encoder-lr-scale", "head-hidden"});
+             "downsample-to", "gene-scale-sd", "first-qk-gain", "encoder-lr-scale", "head-hidden"});
   if (o.has("help")) {
     std::printf("%s\n", kUsage);
     return 0;
@@ -171,6 +172,7 @@ int runTrain(const Args& args) {
   t.negatives = o.get("negatives", t.negatives);
   t.cellGain = o.getDouble("cell-gain", t.cellGain);
   t.downsampleTo = o.getDouble("downsample-to", t.downsampleTo);
+  t.geneScaleSd = o.getDouble("gene-scale-sd", t.geneScaleSd);
   t.firstLayerQkGain = o.getDouble("first-qk-gain", t.firstLayerQkGain);
   t.encoderLrScale = o.getDouble("encoder-lr-scale", t.encoderLrScale);
   t.valFraction = o.getDouble("val-fraction", t.valFraction);

@@ -5,6 +5,7 @@
 #include <torch/version.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -248,7 +249,78 @@ EmbedReport embedDataset(const EmbedOptions& opt, const ProgressFn& progress) {
   if (noPosition > 0)
     rep.warnings.push_back(std::to_string(noPosition) + " genes have an embedding but no chromosome position and were left out");
 
+  // Options checked before any work starts.
+  const std::string modelFile = opt.modelFile.empty() ? assetsDir + "/model.torch" : opt.modelFile;
+  if (!fs::exists(modelFile)) fail(ErrorKind::Io, modelFile, "model file not found");
+  const torch::Device device = chooseDevice(opt.device);
+  rep.device = device.is_cuda() ? "cuda" : "cpu";
+  if (opt.attentionKernels != "auto" && opt.attentionKernels != "flash" && opt.attentionKernels != "cudnn")
+    fail(ErrorKind::InvalidArgument, "", "--attention-kernels must be auto, flash or cudnn");
+  if (opt.precision != "fp32" && opt.precision != "bf16" && opt.precision != "bf16-autocast")
+    fail(ErrorKind::InvalidArgument, "", "--precision must be fp32, bf16 or bf16-autocast");
+  const bool bf16 = opt.precision != "fp32" && device.is_cuda();
+  if (opt.precision != "fp32" && !device.is_cuda())
+    rep.warnings.push_back("bf16 runs on CUDA only; using fp32 on the CPU");
+  // bf16: the transformer layers hold bf16 weights and activations. bf16-autocast: fp32
+  // weights and residual stream, matmuls and attention in bf16. Token inputs and the decoder
+  // stay fp32 in both.
+  const bool autocast = bf16 && opt.precision == "bf16-autocast";
+
+  // The model loads on a helper thread while pass 1 below reads the whole file: neither needs
+  // the other, and each takes seconds on a large input or model (the release's 33 layers are
+  // 2.6 GB). Loading stops between its steps once the pass has failed or been cancelled.
+  struct Loaded {
+    UceNetwork net{nullptr};
+    UceConfig cfg;
+    double seconds = 0;
+  };
+  std::atomic<bool> abandonLoad{false};
+  auto loading = std::async(std::launch::async, [&]() -> Loaded {
+    const auto tl = std::chrono::steady_clock::now();
+    Loaded m;
+    NamedTensors sd = loadTensorDict(modelFile);
+    int64_t nhead = opt.nHead > 0 ? opt.nHead : (assets.manifestNhead() > 0 ? assets.manifestNhead() : 20);
+    m.cfg = inferConfig(sd, modelFile, nhead);
+    UceConfig& cfg = m.cfg;
+    if (opt.nLayers > 0 && opt.nLayers != cfg.nLayers)
+      fail(ErrorKind::InvalidArgument, modelFile,
+           "--nlayers " + std::to_string(opt.nLayers) + " but the weights have " + std::to_string(cfg.nLayers) + " layers");
+    if (abandonLoad) return m;
+    at::Tensor tokens = assets.tokenTable();
+    if (tokens.defined()) {
+      if (tokens.dim() != 2 || tokens.size(1) != cfg.tokenDim)
+        fail(ErrorKind::Format, assetsDir + "/all_tokens.torch",
+             "token table does not fit the model (token_dim " + std::to_string(cfg.tokenDim) + ")");
+      tokens = withChromosomeRows(tokens, assets.chromTokenOffset());
+      cfg.nTokens = tokens.size(0);
+      // The table replaces the state dict's pe_embedding, which may have fewer rows (a model
+      // saved before species were added).
+      sd.erase(std::remove_if(sd.begin(), sd.end(), [](const auto& kv) { return kv.first == "pe_embedding.weight"; }),
+               sd.end());
+    } else if (!std::any_of(sd.begin(), sd.end(), [](const auto& kv) { return kv.first == "pe_embedding.weight"; })) {
+      fail(ErrorKind::Io, assetsDir, "no all_tokens.torch here and the model carries no pe_embedding");
+    }
+    if (abandonLoad) return m;
+    m.net = UceNetwork(cfg, /*initialize=*/false);  // every parameter is loaded next
+    m.net->loadStateDict(sd, modelFile, /*requireTokens=*/!tokens.defined());
+    sd.clear();
+    if (tokens.defined()) m.net->setTokenTable(tokens);
+    tokens = at::Tensor();
+    if (abandonLoad) return m;
+    m.net->to(device);
+    m.net->prepareInference(bf16 && !autocast ? torch::kBFloat16 : torch::kFloat, /*foldBiases=*/!autocast);
+    m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - tl).count();
+    return m;
+  });
+  // On any early exit of this function: stop the loading at its next step, then wait for it
+  // (the future's destructor waits; this guard is destroyed first).
+  struct StopLoading {
+    std::atomic<bool>& flag;
+    ~StopLoading() { flag = true; }
+  } stopLoading{abandonLoad};
+
   // Pass 1 (release filter): genes expressed in >= minCellsPerGene cells.
+  const auto tCount = std::chrono::steady_clock::now();
   std::vector<int64_t> cellsPerGene(static_cast<size_t>(mi.cols), 0);
   if (opt.minCellsPerGene > 0) {
     RowStream stream(*ds, counts.key, opt.chunkCells);
@@ -269,35 +341,13 @@ EmbedReport embedDataset(const EmbedOptions& opt, const ProgressFn& progress) {
     rep.genesKept += geneKept[static_cast<size_t>(c)] && table.token[static_cast<size_t>(c)] >= 0;
   }
   table.finalize();
+  rep.countSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - tCount).count();
 
   // Model.
-  const std::string modelFile = opt.modelFile.empty() ? assetsDir + "/model.torch" : opt.modelFile;
-  if (!fs::exists(modelFile)) fail(ErrorKind::Io, modelFile, "model file not found");
-  NamedTensors sd = loadTensorDict(modelFile);
-  int64_t nhead = opt.nHead > 0 ? opt.nHead : (assets.manifestNhead() > 0 ? assets.manifestNhead() : 20);
-  UceConfig cfg = inferConfig(sd, modelFile, nhead);
-  if (opt.nLayers > 0 && opt.nLayers != cfg.nLayers)
-    fail(ErrorKind::InvalidArgument, modelFile,
-         "--nlayers " + std::to_string(opt.nLayers) + " but the weights have " + std::to_string(cfg.nLayers) + " layers");
-  at::Tensor tokens = assets.tokenTable();
-  if (tokens.defined()) {
-    if (tokens.dim() != 2 || tokens.size(1) != cfg.tokenDim)
-      fail(ErrorKind::Format, assetsDir + "/all_tokens.torch",
-           "token table does not fit the model (token_dim " + std::to_string(cfg.tokenDim) + ")");
-    tokens = withChromosomeRows(tokens, assets.chromTokenOffset());
-    cfg.nTokens = tokens.size(0);
-    // The table replaces the state dict's pe_embedding, which may have fewer rows (a model
-    // saved before species were added).
-    sd.erase(std::remove_if(sd.begin(), sd.end(), [](const auto& kv) { return kv.first == "pe_embedding.weight"; }),
-             sd.end());
-  } else if (!std::any_of(sd.begin(), sd.end(), [](const auto& kv) { return kv.first == "pe_embedding.weight"; })) {
-    fail(ErrorKind::Io, assetsDir, "no all_tokens.torch here and the model carries no pe_embedding");
-  }
-  UceNetwork net(cfg);
-  net->loadStateDict(sd, modelFile, /*requireTokens=*/!tokens.defined());
-  sd.clear();
-  if (tokens.defined()) net->setTokenTable(tokens);
-  tokens = at::Tensor();
+  Loaded loaded = loading.get();
+  rep.loadSeconds = loaded.seconds;
+  UceNetwork net = loaded.net;
+  const UceConfig cfg = loaded.cfg;
   const int64_t maxToken = net->config().nTokens;
   for (size_t c = 0; c < table.token.size(); ++c)
     if (table.token[c] >= maxToken)
@@ -309,21 +359,6 @@ EmbedReport embedDataset(const EmbedOptions& opt, const ProgressFn& progress) {
                                              " is outside the model's token table (" + std::to_string(maxToken) + " rows)");
   if (opt.padLength > cfg.maxLen)
     fail(ErrorKind::InvalidArgument, "", "pad length exceeds the model's positions");
-  const torch::Device device = chooseDevice(opt.device);
-  rep.device = device.is_cuda() ? "cuda" : "cpu";
-  if (opt.attentionKernels != "auto" && opt.attentionKernels != "flash" && opt.attentionKernels != "cudnn")
-    fail(ErrorKind::InvalidArgument, "", "--attention-kernels must be auto, flash or cudnn");
-  if (opt.precision != "fp32" && opt.precision != "bf16" && opt.precision != "bf16-autocast")
-    fail(ErrorKind::InvalidArgument, "", "--precision must be fp32, bf16 or bf16-autocast");
-  const bool bf16 = opt.precision != "fp32" && device.is_cuda();
-  if (opt.precision != "fp32" && !device.is_cuda())
-    rep.warnings.push_back("bf16 runs on CUDA only; using fp32 on the CPU");
-  // bf16: the transformer layers hold bf16 weights and activations. bf16-autocast: fp32
-  // weights and residual stream, matmuls and attention in bf16. Token inputs and the decoder
-  // stay fp32 in both.
-  const bool autocast = bf16 && opt.precision == "bf16-autocast";
-  net->to(device);
-  net->prepareInference(bf16 && !autocast ? torch::kBFloat16 : torch::kFloat, /*foldBiases=*/!autocast);
   rep.modelSummary = cfg.describe();
   // Hashing a 2.6 GB model takes seconds: it runs beside the embedding and is only needed for
   // the resume signature check below and the provenance at the end.
@@ -567,6 +602,7 @@ EmbedReport embedDataset(const EmbedOptions& opt, const ProgressFn& progress) {
     }
   };
   rep.embedSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - tEmbed).count();
+  const auto tWrite = std::chrono::steady_clock::now();
   if (progress) progress({rep.cells, rep.cells, 0, 0, "writing"});
 
   // Write X_uce, the kept-cell flag and provenance.
@@ -626,6 +662,7 @@ EmbedReport embedDataset(const EmbedOptions& opt, const ProgressFn& progress) {
     rep.cellsEmbedded = std::count(kept.begin(), kept.end(), uint8_t(1));
     rep.cellsDroppedFilter = rep.cells - rep.cellsEmbedded;
   }
+  rep.writeSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - tWrite).count();
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return rep;
 }

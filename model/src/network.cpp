@@ -31,13 +31,25 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
 #endif
 }
 
+// torch::nn::Linear(in, out); without `init` its weight and bias are left uninitialised (the
+// caller loads them next) instead of drawn at random.
+torch::nn::Linear linearLayer(int64_t in, int64_t out, bool init) {
+  if (init) return torch::nn::Linear(in, out);
+  torch::nn::Linear l(1, 1);
+  l->options.in_features(in).out_features(out);
+  torch::NoGradGuard noGrad;
+  l->weight.set_data(torch::empty({out, in}));
+  l->bias.set_data(torch::empty({out}));
+  return l;
+}
+
 // PyTorch's nn.MultiheadAttention with packed q/k/v projections; parameter names match.
 struct SelfAttentionImpl : torch::nn::Module {
-  SelfAttentionImpl(int64_t d, int64_t heads) : d(d), heads(heads) {
+  SelfAttentionImpl(int64_t d, int64_t heads, bool init) : d(d), heads(heads) {
     in_proj_weight = register_parameter("in_proj_weight", torch::empty({3 * d, d}));
     in_proj_bias = register_parameter("in_proj_bias", torch::zeros({3 * d}));
-    out_proj = register_module("out_proj", torch::nn::Linear(d, d));
-    torch::nn::init::xavier_uniform_(in_proj_weight);
+    out_proj = register_module("out_proj", linearLayer(d, d, init));
+    if (init) torch::nn::init::xavier_uniform_(in_proj_weight);
   }
   // x [B, L, d], keyMask [B, L] bool (true = attend), undefined when nothing is padded.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& keyMask) {
@@ -70,10 +82,10 @@ TORCH_MODULE(SelfAttention);
 
 // nn.TransformerEncoderLayer defaults: post-norm, ReLU, eps 1e-5; dropout only in training.
 struct EncoderLayerImpl : torch::nn::Module {
-  EncoderLayerImpl(int64_t d, int64_t heads, int64_t hid) {
-    self_attn = register_module("self_attn", SelfAttention(d, heads));
-    linear1 = register_module("linear1", torch::nn::Linear(d, hid));
-    linear2 = register_module("linear2", torch::nn::Linear(hid, d));
+  EncoderLayerImpl(int64_t d, int64_t heads, int64_t hid, bool init) {
+    self_attn = register_module("self_attn", SelfAttention(d, heads, init));
+    linear1 = register_module("linear1", linearLayer(d, hid, init));
+    linear2 = register_module("linear2", linearLayer(hid, d, init));
     norm1 = register_module("norm1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(1e-5)));
     norm2 = register_module("norm2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(1e-5)));
   }
@@ -223,8 +235,8 @@ torch::nn::LayerNorm layerNorm(int64_t d) {
 
 // Linear, LayerNorm, GELU, Dropout: the release's full_block (children named "0" and "1").
 struct FullBlockImpl : torch::nn::Module {
-  FullBlockImpl(int64_t in, int64_t out) {
-    linear = register_module("0", torch::nn::Linear(in, out));
+  FullBlockImpl(int64_t in, int64_t out, bool init) {
+    linear = register_module("0", linearLayer(in, out, init));
     norm = register_module("1", layerNorm(out));
   }
   torch::Tensor forward(const torch::Tensor& x) {
@@ -235,7 +247,7 @@ struct FullBlockImpl : torch::nn::Module {
 };
 TORCH_MODULE(FullBlock);
 
-FullBlock fullBlock(int64_t in, int64_t out) { return FullBlock(in, out); }
+FullBlock fullBlock(int64_t in, int64_t out, bool init) { return FullBlock(in, out, init); }
 
 // Container modules so that names read "pos_encoder.pe" and "transformer_encoder.layers.k".
 struct HolderImpl : torch::nn::Module {};
@@ -306,26 +318,34 @@ UceConfig inferConfig(const NamedTensors& sd, const std::string& file, int64_t n
   return c;
 }
 
-UceNetworkImpl::UceNetworkImpl(const UceConfig& c) : config_(c) {
-  pe_embedding = register_module("pe_embedding", torch::nn::Embedding(c.nTokens, c.tokenDim));
+UceNetworkImpl::UceNetworkImpl(const UceConfig& c, bool init) : config_(c) {
+  if (init) {
+    pe_embedding = register_module("pe_embedding", torch::nn::Embedding(c.nTokens, c.tokenDim));
+  } else {
+    torch::nn::Embedding e(1, 1);
+    e->options = torch::nn::EmbeddingOptions(c.nTokens, c.tokenDim);
+    torch::NoGradGuard noGrad;
+    e->weight.set_data(torch::empty({c.nTokens, c.tokenDim}));
+    pe_embedding = register_module("pe_embedding", e);
+  }
   pe_embedding->weight.set_requires_grad(false);  // frozen protein embeddings
-  encoder = register_module("encoder", torch::nn::Sequential(torch::nn::Linear(c.tokenDim, c.dModel),
+  encoder = register_module("encoder", torch::nn::Sequential(linearLayer(c.tokenDim, c.dModel, init),
                                                              torch::nn::GELU(), layerNorm(c.dModel)));
   auto pos = register_module("pos_encoder", Holder());
   pe_ = pos->register_buffer("pe", sinusoidalPositions(c.maxLen, c.dModel));
   auto te = register_module("transformer_encoder", Holder());
   layers_ = te->register_module("layers", torch::nn::ModuleList());
-  for (int64_t k = 0; k < c.nLayers; ++k) layers_->push_back(EncoderLayer(c.dModel, c.nHead, c.dHid));
+  for (int64_t k = 0; k < c.nLayers; ++k) layers_->push_back(EncoderLayer(c.dModel, c.nHead, c.dHid, init));
   decoder = register_module("decoder", torch::nn::Sequential(
-      fullBlock(c.dModel, c.decoderHidden), fullBlock(c.decoderHidden, c.outputDim),
-      fullBlock(c.outputDim, c.outputDim), torch::nn::Linear(c.outputDim, c.outputDim)));
+      fullBlock(c.dModel, c.decoderHidden, init), fullBlock(c.decoderHidden, c.outputDim, init),
+      fullBlock(c.outputDim, c.outputDim, init), linearLayer(c.outputDim, c.outputDim, init)));
   if (c.trainingHead) {
     gene_embedding_layer = register_module(
-        "gene_embedding_layer", torch::nn::Sequential(torch::nn::Linear(c.tokenDim, c.geneHeadDim),
+        "gene_embedding_layer", torch::nn::Sequential(linearLayer(c.tokenDim, c.geneHeadDim, init),
                                                       torch::nn::GELU(), layerNorm(c.geneHeadDim)));
     binary_decoder = register_module("binary_decoder", torch::nn::Sequential(
-        fullBlock(c.outputDim + c.geneHeadDim, c.headHidden[0]), fullBlock(c.headHidden[0], c.headHidden[1]),
-        fullBlock(c.headHidden[1], c.headHidden[2]), torch::nn::Linear(c.headHidden[2], 1)));
+        fullBlock(c.outputDim + c.geneHeadDim, c.headHidden[0], init), fullBlock(c.headHidden[0], c.headHidden[1], init),
+        fullBlock(c.headHidden[1], c.headHidden[2], init), linearLayer(c.headHidden[2], 1, init)));
   }
 }
 

@@ -555,6 +555,7 @@ struct Trainer::Impl {
       << opt.shuffleBlocks << "\nval_fraction " << opt.valFraction << "\nfiles " << files.size() << "\n";
     if (opt.negatives != "uniform") o << "negatives " << opt.negatives << "\n";
     if (opt.downsampleTo > 0) o << "downsample_to " << opt.downsampleTo << "\n";
+    if (opt.geneScaleSd > 0) o << "gene_scale_sd " << opt.geneScaleSd << "\n";
     if (opt.encoderLrScale != 1.0) o << "encoder_lr_scale " << opt.encoderLrScale << "\n";
     if (world > 1) o << "world_size " << world << "\n";
     return o.str();
@@ -656,6 +657,7 @@ Trainer::Trainer(const TrainOptions& options) : d_(std::make_unique<Impl>()) {
   d.sampleOpt.nLoss = o.nLoss;
   d.sampleOpt.negatives = o.negatives;
   d.sampleOpt.downsampleTo = o.downsampleTo;
+  d.sampleOpt.geneScaleSd = o.geneScaleSd;
   if (!(o.cellGain > 0) || !std::isfinite(o.cellGain))
     fail(ErrorKind::InvalidArgument, "", "--cell-gain must be a positive number");
   if (!(o.firstLayerQkGain > 0) || !std::isfinite(o.firstLayerQkGain))
@@ -668,6 +670,8 @@ Trainer::Trainer(const TrainOptions& options) : d_(std::make_unique<Impl>()) {
     fail(ErrorKind::InvalidArgument, "", "--negatives must be uniform or frequency");
   if (!(o.downsampleTo >= 0) || !std::isfinite(o.downsampleTo))
     fail(ErrorKind::InvalidArgument, "", "--downsample-to must be a number of UMIs >= 0 (0 = off)");
+  if (!(o.geneScaleSd >= 0) || !std::isfinite(o.geneScaleSd) || o.geneScaleSd > 5)
+    fail(ErrorKind::InvalidArgument, "", "--gene-scale-sd must be between 0 and 5 (0 = off)");
   if (o.device == "cuda") {
     if (!torch::cuda::is_available())
       fail(ErrorKind::InvalidArgument, "", "--device cuda asked for, but no CUDA device is available (this build's "
@@ -732,7 +736,7 @@ Trainer::Trainer(const TrainOptions& options) : d_(std::make_unique<Impl>()) {
     if (c.tokenDim != tokens.size(1))
       fail(ErrorKind::Format, weights, "token_dim " + std::to_string(c.tokenDim) + " does not match the asset "
                                        "bundle's token table (" + std::to_string(tokens.size(1)) + ")");
-    d.net = UceNetwork(c);
+    d.net = UceNetwork(c, /*initialize=*/false);  // every parameter is loaded next
     d.net->loadStateDict(sd, weights, false);
   } else {
     c.nTokens = tokens.size(0);

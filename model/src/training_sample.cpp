@@ -1,6 +1,7 @@
 // One cell's training sample (UCE_SPEC section 5): mask, sentence from the rest, loss genes.
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <stdexcept>
 
 #include "uce/model/trainer.h"
@@ -16,6 +17,7 @@ uint64_t mix64(uint64_t z) {
 // Mask and loss-gene draws use their own stream, apart from the sentence's draws.
 constexpr uint64_t kMaskSalt = 0x6A09E667F3BCC909ull;
 constexpr uint64_t kThinSalt = 0xBB67AE8584CAA73Bull;  // depth thinning: a stream of its own
+constexpr uint64_t kScaleSalt = 0x3C6EF372FE94F82Bull;  // gene-scale augmentation: likewise
 }  // namespace
 
 uint64_t sampleStream(uint64_t epoch, uint64_t file, uint64_t row) {
@@ -30,6 +32,8 @@ TrainingSampleBuilder::TrainingSampleBuilder(const GeneTable& genes, const Sente
     throw std::invalid_argument("negatives must be uniform or frequency");
   if (!(opt_.downsampleTo >= 0) || !std::isfinite(opt_.downsampleTo))
     throw std::invalid_argument("downsample target must be a count >= 0 (0 = off)");
+  if (!(opt_.geneScaleSd >= 0) || !std::isfinite(opt_.geneScaleSd) || opt_.geneScaleSd > 5)
+    throw std::invalid_argument("gene-scale sd must be between 0 and 5 (0 = off)");
   if (opt_.negatives == "frequency") {
     if (!detection_ || detection_->size() != genes.token.size())
       throw std::invalid_argument("frequency negatives need the per-gene detection rates");
@@ -66,12 +70,20 @@ bool TrainingSampleBuilder::build(const int32_t* cols, const float* vals, int64_
   // Expressed matched genes of the cell (columns are unique in a CSR row).
   eCols_.clear();
   eVals_.clear();
+  std::optional<CellRng> scale;
+  if (opt_.geneScaleSd > 0) scale.emplace(sentenceOpt_.seed ^ kScaleSalt, stream);
   for (int64_t k = 0; k < n; ++k) {
     const auto c = static_cast<size_t>(cols[k]);
     if (genes_.rank[c] < 0 || !(vals[k] > 0) || expressed_[c]) continue;
     expressed_[c] = 1;
     eCols_.push_back(cols[k]);
-    eVals_.push_back(vals[k]);
+    float v = vals[k];
+    if (scale) {  // Box-Muller: one standard normal from two uniforms
+      const double u1 = 1.0 - scale->uniform(), u2 = scale->uniform();
+      const double z = std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
+      v = static_cast<float>(v * std::exp(opt_.geneScaleSd * z));
+    }
+    eVals_.push_back(v);
   }
   struct Reset {  // leaves the marker zero for the next cell on every path
     std::vector<uint8_t>& m;

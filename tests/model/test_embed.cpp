@@ -161,6 +161,55 @@ assert sim[same].mean() > sim[diff].mean()
     QVERIFY(maxDiff(xuce(out), xuce(tmp_.filePath("noresume.h5ad"))) < 1e-6);
   }
 
+  // The model loads on a helper thread while pass 1 counts genes over the file. A cancel in
+  // that pass ends the run at once with nothing written; a damaged model still fails with its
+  // own file named; a normal run reports the time of each step.
+  void modelLoadsBesideTheGeneCount() {
+    const QString out = tmp_.filePath("beside.h5ad");
+    EmbedOptions o = base(out);  // minCellsPerGene 10: pass 1 runs
+    try {
+      embedDataset(o, [](const EmbedProgress& p) { return p.stage != "counting genes"; });
+      QFAIL("not cancelled");
+    } catch (const uce::Error& e) {
+      QCOMPARE(e.kind(), uce::ErrorKind::Cancelled);
+    }
+    QVERIFY(!QFile::exists(out));
+    QVERIFY(!QFile::exists(out + ".uce-resume"));
+    // A model cut short: the error names the model, not the dataset.
+    const QString cut = tmp_.filePath("cut.torch");
+    {
+      QFile in(model_), dst(cut);
+      QVERIFY(in.open(QIODevice::ReadOnly) && dst.open(QIODevice::WriteOnly));
+      dst.write(in.read(in.size() / 2));
+    }
+    o.modelFile = cut.toStdString();
+    try {
+      embedDataset(o);
+      QFAIL("a truncated model accepted");
+    } catch (const uce::Error& e) {
+      QVERIFY2(QString(e.what()).contains("cut.torch"), e.what());
+    }
+    QVERIFY(!QFile::exists(out));
+    o.modelFile = model_.toStdString();
+    const EmbedReport r = embedDataset(o);
+    QVERIFY(r.cellsEmbedded > 450);
+    QVERIFY(r.countSeconds > 0 && r.loadSeconds > 0 && r.writeSeconds > 0);
+    QVERIFY(r.seconds >= r.countSeconds + r.embedSeconds + r.writeSeconds);
+    // The CLI prints the steps' times; UCE_EMBED_TRACE=1 adds a line per batch, same result.
+    QString cliOut, err;
+    qputenv("UCE_EMBED_TRACE", "1");
+    const int rc = cli({"embed", "--adata", data_, "--out", tmp_.filePath("beside-cli.h5ad"), "--assets", assets_,
+                        "--model", model_, "--species", "human", "--seed", "3", "--sample-size", "256", "--pad-length",
+                        "320", "--batch-size", "32"},
+                       &cliOut, &err);
+    qunsetenv("UCE_EMBED_TRACE");
+    QCOMPARE(rc, 0);
+    QVERIFY2(cliOut.contains("counting genes") && cliOut.contains("loading the model"), qPrintable(cliOut));
+    QVERIFY2(err.contains("trace: batch 1: ") && err.contains("cpu attention") && err.contains("trace: waited"),
+             qPrintable(err.left(2000)));
+    QVERIFY(maxDiff(xuce(out), xuce(tmp_.filePath("beside-cli.h5ad"))) < 1e-5);
+  }
+
   void realPbmcCells() {
     // Real PBMC counts with the synthetic human token table (real human symbols).
     EmbedOptions o = base(tmp_.filePath("pbmc_uce.h5ad"));

@@ -59,6 +59,20 @@ class TestNetworkParity : public QObject {
     QVERIFY2(err2 < 1e-5, qPrintable(QString("batch dependence %1").arg(err2)));
     // Unit norm rows.
     QVERIFY((ours.norm(2, 1) - 1).abs().max().item<double>() < 1e-5);
+    {
+      // Built without random initialisation (as the embedder does) and then loaded: the same
+      // parameter names and shapes, and bit for bit the same embeddings.
+      UceNetwork bare(cfg, /*initialize=*/false);
+      auto want = net->named_parameters(true), got = bare->named_parameters(true);
+      QCOMPARE(got.size(), want.size());
+      for (const auto& p : want) {
+        QVERIFY2(got.contains(p.key()), p.key().c_str());
+        QVERIFY2(got[p.key()].sizes() == p.value().sizes(), p.key().c_str());
+      }
+      bare->loadStateDict(sd, model);
+      bare->eval();
+      QVERIFY(torch::equal(bare->embed(tokens, keep), ours));
+    }
     // Separately given token table replaces pe_embedding.
     net->setTokenTable(loadTensor(tmp.filePath("all_tokens.torch").toStdString()));
     QVERIFY((net->embed(tokens, keep) - ours).abs().max().item<double>() < 1e-6);

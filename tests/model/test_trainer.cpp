@@ -265,6 +265,66 @@ class TestTrainer : public QObject {
     QVERIFY2(err.contains("--downsample-to"), qPrintable(err));
   }
 
+  // --gene-scale-sd: each expressed gene's count gets a random log-normal factor per cell, so
+  // genes of equal counts are drawn into the sentence unequally often, differently per cell;
+  // the mask (which genes are hidden) does not change, and the same stream gives the same sample.
+  void geneScaleAugmentationReweightsGenesPerCell() {
+    const GeneTable t = everyGeneMatched(2000, 7);
+    const SentenceOptions so = shortSentences();  // 64 genes a sentence
+    SampleOptions plain, zero, aug;
+    aug.geneScaleSd = 1.5;
+    TrainingSampleBuilder a(t, so, plain), z(t, so, zero), b(t, so, aug);
+    std::vector<int32_t> cols;
+    std::vector<float> vals;
+    for (int c = 0; c < 10; ++c) {  // ten genes of 10 counts each: 2 masked, 8 in the sentence
+      cols.push_back(c);
+      vals.push_back(10.f);
+    }
+    // Coefficient of variation of the 8 sentence genes' draw counts, averaged over 60 cells.
+    auto meanCv = [&](TrainingSampleBuilder& builder, std::vector<TrainingSample>* keep) {
+      double sum = 0;
+      for (uint64_t stream = 0; stream < 60; ++stream) {
+        TrainingSample s;
+        if (!builder.build(cols.data(), vals.data(), 10, stream, s)) return -1.0;
+        std::map<int32_t, int> counts;
+        for (int i = 0; i < s.length; ++i)
+          if (s.tokens[static_cast<size_t>(i)] >= 100 && s.tokens[static_cast<size_t>(i)] < 110) ++counts[s.tokens[static_cast<size_t>(i)]];
+        double m = 0, v = 0;
+        for (const auto& [tok, n] : counts) m += n;
+        m /= 8;
+        for (const auto& [tok, n] : counts) v += (n - m) * (n - m);
+        v += (8 - static_cast<double>(counts.size())) * m * m;  // a kept gene never drawn
+        sum += std::sqrt(v / 8) / m;
+        if (keep) keep->push_back(s);
+      }
+      return sum / 60;
+    };
+    std::vector<TrainingSample> plainSamples, zeroSamples, augSamples, augAgain;
+    const double cvPlain = meanCv(a, &plainSamples), cvZero = meanCv(z, &zeroSamples), cvAug = meanCv(b, &augSamples);
+    meanCv(b, &augAgain);
+    // Multinomial draws of 64 over 8 equal genes: CV ~0.33. With factors exp(1.5 z) the weights
+    // themselves spread (log1p of 10 e^(1.5 z)), so the draws spread further.
+    QVERIFY2(cvPlain > 0.2 && cvPlain < 0.45, qPrintable(QString::number(cvPlain)));
+    QVERIFY2(cvAug > 1.4 * cvPlain, qPrintable(QString("plain %1, augmented %2").arg(cvPlain).arg(cvAug)));
+    QCOMPARE(cvZero, cvPlain);  // sd 0 is off
+    int tokensDiffer = 0;
+    for (size_t i = 0; i < plainSamples.size(); ++i) {
+      QVERIFY(zeroSamples[i].tokens == plainSamples[i].tokens);
+      QVERIFY(augSamples[i].maskedColumns == plainSamples[i].maskedColumns);  // same genes hidden
+      QVERIFY(augAgain[i].tokens == augSamples[i].tokens && augAgain[i].lossColumns == augSamples[i].lossColumns);
+      tokensDiffer += augSamples[i].tokens != plainSamples[i].tokens;
+    }
+    QVERIFY2(tokensDiffer > 50, qPrintable(QString::number(tokensDiffer)));
+    SampleOptions bad;
+    bad.geneScaleSd = -1;
+    QVERIFY_THROWS_EXCEPTION(std::invalid_argument, TrainingSampleBuilder(t, so, bad));
+    QString out, err;
+    QCOMPARE(cli({"train", "--corpus", corpus_, "--assets", assets_, "--out", tmp_.filePath("bad-gs"),
+                  "--gene-scale-sd", "nan"}, &out, &err), 2);
+    QVERIFY2(err.contains("--gene-scale-sd"), qPrintable(err));
+    QVERIFY(!QFileInfo::exists(tmp_.filePath("bad-gs")));
+  }
+
   // firstLayerQkGain: a new model's layer-0 query and key weights start scaled by the gain; the
   // values, the later layers and the rest of the network start exactly as without it.
   void firstLayerQkGainScalesLayerZeroQueryKeyOnly() {

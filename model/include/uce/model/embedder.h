@@ -74,6 +74,10 @@ struct EmbedReport {
   uint64_t newSpeciesSeed = 0;
   double seconds = 0;       // whole run: open, filters, model load, embedding, writing
   double embedSeconds = 0;  // the embedding pass alone (tokenize + network)
+  double countSeconds = 0;  // pass 1: genes expressed per cell, over the whole file
+  double loadSeconds = 0;   // model and token table read, placed on the device, prepared
+                            // (beside pass 1, on a helper thread)
+  double writeSeconds = 0;  // the output file, from the end of the pass
   std::vector<std::string> warnings;
 };
 

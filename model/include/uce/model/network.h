@@ -39,7 +39,10 @@ UceConfig inferConfig(const NamedTensors& stateDict, const std::string& file, in
 
 class UceNetworkImpl : public torch::nn::Module {
  public:
-  explicit UceNetworkImpl(const UceConfig& config);
+  // initialize = false leaves every parameter uninitialised, for a caller that loads all of
+  // them next (loadStateDict, setTokenTable): the release's shapes would otherwise draw ~1.4 G
+  // random numbers (its 145,000 x 5,120 token table and 33 layers) only to overwrite them.
+  explicit UceNetworkImpl(const UceConfig& config, bool initialize = true);
 
   // Cell embeddings, L2-normalised: tokens [B, L] int64, keyMask [B, L] bool (true = real
   // token; an undefined tensor = no padding in the batch). Returns [B, outputDim] float32. Padded keys are excluded from attention, so a

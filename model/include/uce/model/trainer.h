@@ -44,6 +44,12 @@ struct SampleOptions {
   // sequencing depth (which differs between donors and batches) and spends its capacity on the
   // cell's state instead. Cells shallower than the target are left as they are. 0 = off.
   double downsampleTo = 0;
+  // Gene-scale augmentation: when > 0, each expressed gene's count in a training cell is
+  // multiplied by exp(geneScaleSd * z), z standard normal, drawn per (cell, gene) from a
+  // stream of the cell's own (after thinning, before masking). Batches and technologies differ
+  // mostly by gene-specific capture efficiency, a log-normal factor per gene; a model that sees
+  // random such factors gains nothing by encoding them. 0 = off.
+  double geneScaleSd = 0;
 };
 
 struct TrainingSample {
@@ -149,6 +155,7 @@ struct TrainOptions {
   int nLoss = 64;                // the paper used more on its large models; 64 suits small ones
   std::string negatives = "uniform";  // uniform | frequency (SampleOptions::negatives)
   double downsampleTo = 0;       // thin deeper cells to this many UMIs (SampleOptions::downsampleTo); 0 = off
+  double geneScaleSd = 0;        // log-normal per-gene count factors (SampleOptions::geneScaleSd); 0 = off
   // Optimisation
   int batchSize = 16;            // cells per micro-batch (per rank: global batch = ranks x batchSize)
   int gradAccum = 1;             // micro-batches per optimizer step
