@@ -35,13 +35,23 @@ done
 import json, sys
 import numpy as np
 outdir, seeds, specs = sys.argv[1], sys.argv[2].split(), sys.argv[3:]
-print(f"{'model':14s} {'dataset':12s} {'cell-type ASW':>22s} {'batch ASW':>22s}   (mean, sd over seeds {' '.join(seeds)})")
+def ms(x):
+    return f"{x.mean():+.3f} ({x.std(ddof=1) if len(x) > 1 else 0:.3f})"
+
+
+print(f"mean (sd) over seeds {' '.join(seeds)}; PCA of log-normalised counts as computed with the first model")
+print(f"{'model':14s} {'dataset':12s} {'cell-type ASW':>15s} {'batch ASW':>15s} {'same condition':>15s}")
+pca_done = set()
 for spec in specs:
     label = spec.split("=", 1)[0]
     runs = [json.load(open(f"{outdir}/{label}_s{s}.json"))["datasets"] for s in seeds]
     for ds in runs[0]:
-        t = np.array([r[ds][label]["type_asw"] for r in runs])
-        b = np.array([r[ds][label]["batch_asw"] for r in runs])
-        print(f"{label:14s} {ds:12s} {t.mean():+.3f} ({t.std(ddof=1) if len(t) > 1 else 0:.3f}) {'':8s}"
-              f"{b.mean():.3f} ({b.std(ddof=1) if len(b) > 1 else 0:.3f})   batch: {' '.join(f'{x:.3f}' for x in b)}")
+        rows = [(label, [r[ds][label] for r in runs])]
+        if ds not in pca_done:
+            rows.append(("pca", [runs[0][ds]["pca"]]))
+            pca_done.add(ds)
+        for name, vals in rows:
+            cols = [np.array([v[k] for v in vals]) for k in ("type_asw", "batch_asw")]
+            cond = np.array([v.get("batch_asw_condition", np.nan) for v in vals])
+            print(f"{name:14s} {ds:12s} {ms(cols[0]):>15s} {ms(cols[1]):>15s} {ms(cond):>15s}")
 PYEOF
