@@ -48,7 +48,7 @@ run() {  # label model data batch [env...]
       --device cuda --precision bf16 --batch-size "$4" --threads "$T" >"$LOG/$1.log" 2>&1; then
     echo "$1 FAILED:"; tail -5 "$LOG/$1.log"; return 1
   fi
-  echo "$1 (batch $4): $(grep -E 'embedding pass|end to end|wrote' "$LOG/$1.log" | tr '\n' ' ' | cut -c1-400)"
+  echo "$1 (batch $4): $(grep -E 'embedding pass|before the pass|wrote' "$LOG/$1.log" | tr '\n' ' ' | cut -c1-600)"
 }
 traced() {  # label: summary of a trace
   local f=$LOG/$1.log

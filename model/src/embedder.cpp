@@ -302,9 +302,10 @@ EmbedReport embedDataset(const EmbedOptions& opt, const ProgressFn& progress) {
     }
     if (abandonLoad) return m;
     m.net = UceNetwork(cfg, /*initialize=*/false);  // every parameter is loaded next
-    m.net->loadStateDict(sd, modelFile, /*requireTokens=*/!tokens.defined());
+    // The loaded tensors become the parameters (no copy): sd and tokens are dropped next.
+    m.net->loadStateDict(sd, modelFile, /*requireTokens=*/!tokens.defined(), /*adopt=*/true);
     sd.clear();
-    if (tokens.defined()) m.net->setTokenTable(tokens);
+    if (tokens.defined()) m.net->setTokenTable(tokens, /*adopt=*/true);
     tokens = at::Tensor();
     if (abandonLoad) return m;
     m.net->to(device);

@@ -466,7 +466,7 @@ void UceNetworkImpl::scaleFirstLayerQueryKey(double gain) {
   w.narrow(0, 0, 2 * config_.dModel).mul_(gain);
 }
 
-void UceNetworkImpl::loadStateDict(const NamedTensors& sd, const std::string& file, bool requireTokens) {
+void UceNetworkImpl::loadStateDict(const NamedTensors& sd, const std::string& file, bool requireTokens, bool adopt) {
   std::map<std::string, torch::Tensor> given(sd.begin(), sd.end());
   torch::NoGradGuard noGrad;
   tokenCache_ = torch::Tensor();
@@ -481,7 +481,11 @@ void UceNetworkImpl::loadStateDict(const NamedTensors& sd, const std::string& fi
       uce::fail(uce::ErrorKind::Format, file,
                 "state dict does not match the model: '" + name + "' has shape " + shapeOf(it->second) +
                     " but the model expects " + shapeOf(dst));
-    dst.copy_(it->second.to(dst.dtype()));
+    const torch::Tensor& src = it->second;
+    if (adopt && src.scalar_type() == dst.scalar_type() && src.is_contiguous() && src.device() == dst.device())
+      dst.set_data(src);
+    else
+      dst.copy_(src.to(dst.dtype()));
   };
   for (auto& p : named_parameters(true)) assign(p.key(), p.value());
   for (auto& b : named_buffers(true)) assign(b.key(), b.value());
@@ -494,15 +498,17 @@ NamedTensors UceNetworkImpl::stateDict() {
   return out;
 }
 
-void UceNetworkImpl::setTokenTable(const torch::Tensor& table) {
+void UceNetworkImpl::setTokenTable(const torch::Tensor& table, bool adopt) {
   tokenCache_ = torch::Tensor();
   if (table.dim() != 2 || table.size(1) != config_.tokenDim)
     uce::fail(uce::ErrorKind::Format, "",
               "token table has shape " + shapeOf(table) + " but the model's token_dim is " +
                   std::to_string(config_.tokenDim));
   torch::NoGradGuard noGrad;
-  if (table.size(0) != pe_embedding->weight.size(0)) {
-    pe_embedding->weight.set_data(table.to(torch::kFloat).contiguous().clone());
+  const bool take = adopt && table.scalar_type() == torch::kFloat && table.is_contiguous() &&
+                    table.device() == pe_embedding->weight.device();
+  if (take || table.size(0) != pe_embedding->weight.size(0)) {
+    pe_embedding->weight.set_data(take ? table : table.to(torch::kFloat).contiguous().clone());
     config_.nTokens = table.size(0);
   } else {
     pe_embedding->weight.copy_(table);

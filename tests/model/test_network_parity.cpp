@@ -60,8 +60,9 @@ class TestNetworkParity : public QObject {
     // Unit norm rows.
     QVERIFY((ours.norm(2, 1) - 1).abs().max().item<double>() < 1e-5);
     {
-      // Built without random initialisation (as the embedder does) and then loaded: the same
-      // parameter names and shapes, and bit for bit the same embeddings.
+      // Built without random initialisation and loaded by adopting the state dict's tensors
+      // (as the embedder does): the same parameter names and shapes, the file's tensors are
+      // the parameters themselves (no copy), and bit for bit the same embeddings.
       UceNetwork bare(cfg, /*initialize=*/false);
       auto want = net->named_parameters(true), got = bare->named_parameters(true);
       QCOMPARE(got.size(), want.size());
@@ -69,7 +70,10 @@ class TestNetworkParity : public QObject {
         QVERIFY2(got.contains(p.key()), p.key().c_str());
         QVERIFY2(got[p.key()].sizes() == p.value().sizes(), p.key().c_str());
       }
-      bare->loadStateDict(sd, model);
+      bare->loadStateDict(sd, model, /*requireTokens=*/true, /*adopt=*/true);
+      for (const auto& kv : sd)
+        if (kv.first != "pos_encoder.pe")
+          QVERIFY2(got[kv.first].data_ptr() == kv.second.data_ptr(), kv.first.c_str());
       bare->eval();
       QVERIFY(torch::equal(bare->embed(tokens, keep), ours));
     }

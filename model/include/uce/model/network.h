@@ -63,12 +63,17 @@ class UceNetworkImpl : public torch::nn::Module {
   void scaleFirstLayerQueryKey(double gain);
 
   // Copies a state dict in; every key of the module must be present with the same shape
-  // (pe_embedding may be skipped when tokens come separately). Throws uce::Error.
-  void loadStateDict(const NamedTensors& stateDict, const std::string& file, bool requireTokens = true);
+  // (pe_embedding may be skipped when tokens come separately). Throws uce::Error. adopt: a
+  // contiguous tensor of the parameter's dtype becomes the parameter itself instead of being
+  // copied (the release's 33 layers are 2.6 GB); the caller must then neither use nor change
+  // the state dict's tensors afterwards.
+  void loadStateDict(const NamedTensors& stateDict, const std::string& file, bool requireTokens = true,
+                     bool adopt = false);
   // Parameters and buffers under the release's state-dict names, in registration order.
   NamedTensors stateDict();
-  // Replaces the token table (e.g. from all_tokens.torch) [nTokens, tokenDim].
-  void setTokenTable(const torch::Tensor& table);
+  // Replaces the token table (e.g. from all_tokens.torch) [nTokens, tokenDim]; adopt as in
+  // loadStateDict (a contiguous float table is taken as it is, not copied).
+  void setTokenTable(const torch::Tensor& table, bool adopt = false);
   const UceConfig& config() const { return config_; }
 
   // Inference set-up, after the weights and the device are final: puts the module in eval
