@@ -404,12 +404,18 @@ void UceNetworkImpl::prepareInference(torch::ScalarType layerDtype, bool foldBia
   eval();
   // Every token's input vector is a fixed function of its row: compute the table once.
   const auto& table = pe_embedding->weight;
-  const int64_t n = table.size(0), step = 16384;
+  // Blocks of a fixed size, the last one padded with zero rows: every token's vector then comes
+  // out of a product of the same shape at the same place in its block, whatever the table's
+  // size. BLAS kernels may round a row differently in products of other shapes, and a table
+  // extended by a new species must leave the existing tokens' vectors bit-identical.
+  const int64_t n = table.size(0), step = 256;
   tokenCache_ = torch::empty({n, config_.dModel}, table.options());
   for (int64_t r = 0; r < n; r += step) {
     const int64_t m = std::min(step, n - r);
-    auto rows = torch::nn::functional::normalize(table.narrow(0, r, m), torch::nn::functional::NormalizeFuncOptions().dim(-1));
-    tokenCache_.narrow(0, r, m).copy_(encoder->forward(rows) * std::sqrt(static_cast<double>(config_.dModel)));
+    auto block = table.narrow(0, r, m);
+    if (m < step) block = torch::cat({block, torch::zeros({step - m, table.size(1)}, table.options())});
+    auto rows = torch::nn::functional::normalize(block, torch::nn::functional::NormalizeFuncOptions().dim(-1));
+    tokenCache_.narrow(0, r, m).copy_((encoder->forward(rows) * std::sqrt(static_cast<double>(config_.dModel))).narrow(0, 0, m));
   }
   computeDtype_ = layerDtype;
   for (auto& layer : *layers_) layer->to(layerDtype);

@@ -73,17 +73,30 @@ class TestTrainerDdp : public QObject {
     const NamedTensors a = loadTensorDict((one + "/model.torch").toStdString());
     const NamedTensors b = loadTensorDict((two + "/model.torch").toStdString());
     QCOMPARE(a.size(), b.size());
-    double worst = 0;
+    // Float tolerance: the two runs sum the same gradients in another order (one batch of 8
+    // against two of 4 and an all-reduce), so they differ by rounding. AdamW's first steps move
+    // a weight by about lr whatever its gradient's size, so where a gradient is near zero that
+    // rounding can shift a weight by a few percent of lr (4.8e-5 at lr 2e-3 on an AVX-512
+    // machine). Wrong gradient averaging would move weights everywhere by ~lr: the mean
+    // difference stays at rounding level, and no weight may differ by 5 % of lr.
+    double worst = 0, sum = 0;
+    int64_t count = 0;
     std::string worstName;
     for (size_t i = 0; i < a.size(); ++i) {
       QVERIFY(a[i].first == b[i].first);
-      const double d = (a[i].second.to(torch::kDouble) - b[i].second.to(torch::kDouble)).abs().max().item<double>();
+      const at::Tensor diff = (a[i].second.to(torch::kDouble) - b[i].second.to(torch::kDouble)).abs();
+      const double d = diff.max().item<double>();
+      sum += diff.sum().item<double>();
+      count += diff.numel();
       if (d > worst) {
         worst = d;
         worstName = a[i].first;
       }
     }
-    QVERIFY2(worst <= 1e-5, qPrintable(QString("max |2 ranks - 1 rank| = %1 at %2").arg(worst).arg(worstName.c_str())));
+    const double mean = sum / static_cast<double>(count);
+    const QString report = QString("|2 ranks - 1 rank|: max %1 at %2, mean %3").arg(worst).arg(worstName.c_str()).arg(mean);
+    QVERIFY2(worst <= 1e-4 && mean <= 1e-7, qPrintable(report));
+    qInfo("%s", qPrintable(report));
   }
 
   void badLauncherVariablesAreReported() {
