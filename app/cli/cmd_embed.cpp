@@ -145,7 +145,7 @@ int runEmbed(const Args& args) {
   std::printf("embedding pass: %.2f s (%.1f cells/s, %lld batches)\n", r.embedSeconds,
               r.embedSeconds > 0 ? static_cast<double>(r.cells - r.resumedFrom) / r.embedSeconds : 0.0,
               static_cast<long long>(r.batches));
-  std::printf("before the pass: counting genes %.2f s, beside it loading the model %.2f s; after it: writing %.2f s\n",
+  std::printf("before the pass: counting genes %.2f s, loading the model %.2f s; after it: writing %.2f s\n",
               r.countSeconds, r.loadSeconds, r.writeSeconds);
   std::printf("wrote obsm['X_uce'] to %s in %.1f s (%.1f cells/s end to end)\n", e.output.c_str(), r.seconds,
               r.seconds > 0 ? static_cast<double>(r.cells) / r.seconds : 0.0);

@@ -161,10 +161,10 @@ assert sim[same].mean() > sim[diff].mean()
     QVERIFY(maxDiff(xuce(out), xuce(tmp_.filePath("noresume.h5ad"))) < 1e-6);
   }
 
-  // The model loads on a helper thread while pass 1 counts genes over the file. A cancel in
-  // that pass ends the run at once with nothing written; a damaged model still fails with its
-  // own file named; a normal run reports the time of each step.
-  void modelLoadsBesideTheGeneCount() {
+  // Pass 1 counts genes over the file before the model loads. A cancel in that pass ends the
+  // run at once with nothing written; a damaged model fails with its own file named; a normal
+  // run reports the time of each step.
+  void modelLoadsAfterTheGeneCount() {
     const QString out = tmp_.filePath("beside.h5ad");
     EmbedOptions o = base(out);  // minCellsPerGene 10: pass 1 runs
     try {

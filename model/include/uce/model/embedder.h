@@ -76,7 +76,6 @@ struct EmbedReport {
   double embedSeconds = 0;  // the embedding pass alone (tokenize + network)
   double countSeconds = 0;  // pass 1: genes expressed per cell, over the whole file
   double loadSeconds = 0;   // model and token table read, placed on the device, prepared
-                            // (beside pass 1, on a helper thread)
   double writeSeconds = 0;  // the output file, from the end of the pass
   std::vector<std::string> warnings;
 };
