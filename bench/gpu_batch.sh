@@ -13,13 +13,7 @@ BATCHES=${BATCHES:-64 128 256 512}
 UCE=$BUILD/app/uce
 T=$(nproc)
 t0=$(date +%s)
-if [ ! -x "$UCE" ]; then
-  TORCH_PREFIX=$($PY -c 'import torch;print(torch.utils.cmake_prefix_path)')
-  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DUCE_BUILD_GUI=OFF -DUCE_BUILD_TESTS=OFF \
-    -DUCE_BUILD_FUZZERS=OFF -DUCE_BUILD_DEMO=OFF -DUCE_BUILD_ANALYSIS=OFF -DUCE_BUILD_BENCH=ON -DUCE_WERROR=OFF \
-    -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" >"$LOG/cmake.log" 2>&1 || { tail -40 "$LOG/cmake.log"; exit 1; }
-  cmake --build "$BUILD" --target uce >"$LOG/build.log" 2>&1 || { grep -E "error|Error" -A3 "$LOG/build.log" | head -60; exit 1; }
-fi
+source bench/gpu_build.sh
 echo "[build: $(( $(date +%s) - t0 )) s]"
 mkdir -p "$W"
 [ -d "$W/a" ] || $UCE synth --out "$W/a" --cells 400 --genes 20000 --token-dim 5120 --single-dataset --seed 1 --threads "$T" --quiet >/dev/null || exit 1

@@ -18,13 +18,7 @@ UCE=$BUILD/app/uce
 T=$(nproc)
 t0=$(date +%s)
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv,noheader
-if [ ! -x "$UCE" ]; then
-  TORCH_PREFIX=$($PY -c 'import torch;print(torch.utils.cmake_prefix_path)')
-  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DUCE_BUILD_GUI=OFF -DUCE_BUILD_TESTS=OFF \
-    -DUCE_BUILD_FUZZERS=OFF -DUCE_BUILD_DEMO=OFF -DUCE_BUILD_ANALYSIS=OFF -DUCE_BUILD_BENCH=ON -DUCE_WERROR=OFF \
-    -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" >"$LOG/cmake.log" 2>&1 || { tail -40 "$LOG/cmake.log"; exit 1; }
-  cmake --build "$BUILD" --target uce >"$LOG/build.log" 2>&1 || { grep -E "error|Error" -A3 "$LOG/build.log" | head -60; exit 1; }
-fi
+source bench/gpu_build.sh
 echo "[build: $(( $(date +%s) - t0 )) s]"
 mkdir -p "$W"
 synth() {  # dir cells seed [--no-assets]
