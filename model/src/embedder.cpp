@@ -5,7 +5,6 @@
 #include <torch/version.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -266,16 +265,14 @@ EmbedReport embedDataset(const EmbedOptions& opt, const ProgressFn& progress) {
   // stay fp32 in both.
   const bool autocast = bf16 && opt.precision == "bf16-autocast";
 
-  // The model loads once pass 1 below has read the file (deferred: it runs on this thread at
-  // loading.get()). Running it on a helper thread beside the pass was tried in session 10 and
-  // taken back: the app's demo pipeline stalled past its test's time limit on the CI machine.
+  // The model loads after pass 1 below. (Loading it on a helper thread beside the pass was
+  // tried in session 10 and taken back: the app's demo pipeline stalled in CI.)
   struct Loaded {
     UceNetwork net{nullptr};
     UceConfig cfg;
     double seconds = 0;
   };
-  std::atomic<bool> abandonLoad{false};
-  auto loading = std::async(std::launch::deferred, [&]() -> Loaded {
+  auto loadModel = [&]() -> Loaded {
     const auto tl = std::chrono::steady_clock::now();
     Loaded m;
     NamedTensors sd = loadTensorDict(modelFile);
@@ -285,7 +282,6 @@ EmbedReport embedDataset(const EmbedOptions& opt, const ProgressFn& progress) {
     if (opt.nLayers > 0 && opt.nLayers != cfg.nLayers)
       fail(ErrorKind::InvalidArgument, modelFile,
            "--nlayers " + std::to_string(opt.nLayers) + " but the weights have " + std::to_string(cfg.nLayers) + " layers");
-    if (abandonLoad) return m;
     at::Tensor tokens = assets.tokenTable();
     if (tokens.defined()) {
       if (tokens.dim() != 2 || tokens.size(1) != cfg.tokenDim)
@@ -300,25 +296,17 @@ EmbedReport embedDataset(const EmbedOptions& opt, const ProgressFn& progress) {
     } else if (!std::any_of(sd.begin(), sd.end(), [](const auto& kv) { return kv.first == "pe_embedding.weight"; })) {
       fail(ErrorKind::Io, assetsDir, "no all_tokens.torch here and the model carries no pe_embedding");
     }
-    if (abandonLoad) return m;
     m.net = UceNetwork(cfg, /*initialize=*/false);  // every parameter is loaded next
     // The loaded tensors become the parameters (no copy): sd and tokens are dropped next.
     m.net->loadStateDict(sd, modelFile, /*requireTokens=*/!tokens.defined(), /*adopt=*/true);
     sd.clear();
     if (tokens.defined()) m.net->setTokenTable(tokens, /*adopt=*/true);
     tokens = at::Tensor();
-    if (abandonLoad) return m;
     m.net->to(device);
     m.net->prepareInference(bf16 && !autocast ? torch::kBFloat16 : torch::kFloat, /*foldBiases=*/!autocast);
     m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - tl).count();
     return m;
-  });
-  // On any early exit of this function the deferred loading never starts; the flag also stops
-  // it between its steps should it ever run beside the pass again.
-  struct StopLoading {
-    std::atomic<bool>& flag;
-    ~StopLoading() { flag = true; }
-  } stopLoading{abandonLoad};
+  };
 
   // Pass 1 (release filter): genes expressed in >= minCellsPerGene cells.
   const auto tCount = std::chrono::steady_clock::now();
@@ -345,7 +333,7 @@ EmbedReport embedDataset(const EmbedOptions& opt, const ProgressFn& progress) {
   rep.countSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - tCount).count();
 
   // Model.
-  Loaded loaded = loading.get();
+  Loaded loaded = loadModel();
   rep.loadSeconds = loaded.seconds;
   UceNetwork net = loaded.net;
   const UceConfig cfg = loaded.cfg;
