@@ -5,6 +5,8 @@
 #include <QCoreApplication>
 #include <QEventLoop>
 #include <QThreadPool>
+#include <chrono>
+#include <condition_variable>
 #include <new>
 
 #include "uce/core/error.h"
@@ -261,4 +263,48 @@ void GuiStallMonitor::tick() {
   if (late > threshold_) Q_EMIT stalled(late);
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// ComputeLane.
+
+namespace {
+std::mutex laneMutex;
+std::condition_variable laneFree;
+int laneHolders = 0;
+}  // namespace
+
+ComputeLane::ComputeLane(JobContext& ctx, const QString& waitingStage) {
+  std::unique_lock<std::mutex> lock(laneMutex);
+  bool told = false;
+  while (laneHolders > 0) {
+    if (!told) {
+      lock.unlock();
+      ctx.report(0, 0, waitingStage);  // a busy indicator: nothing to count yet
+      told = true;
+      lock.lock();
+      continue;
+    }
+    laneFree.wait_for(lock, std::chrono::milliseconds(100));
+    if (ctx.cancelRequested()) {
+      lock.unlock();
+      ctx.checkCancel();  // throws Cancelled
+    }
+  }
+  ++laneHolders;
+}
+
+ComputeLane::~ComputeLane() {
+  {
+    std::lock_guard<std::mutex> lock(laneMutex);
+    --laneHolders;
+  }
+  laneFree.notify_one();
+}
+
+int ComputeLane::holders() {
+  std::lock_guard<std::mutex> lock(laneMutex);
+  return laneHolders;
+}
+
 }  // namespace uce::gui
+

@@ -143,6 +143,20 @@ class JobManager : public QObject {
   int nextId_ = 1;
 };
 
+// One job at a time may hold the machine's compute (an embedding: the model's GEMMs already use
+// every core, and two at once on a few cores spend most of their time in the BLAS library's
+// spin-waits, not faster than one after the other). A job takes the lane with
+// `ComputeLane lane(ctx, "waiting for ...")`: it reports that stage while another job holds the
+// lane, stays cancellable, and frees the lane when it goes out of scope (also on an exception).
+class ComputeLane {
+ public:
+  ComputeLane(JobContext& ctx, const QString& waitingStage);
+  ~ComputeLane();
+  ComputeLane(const ComputeLane&) = delete;
+  ComputeLane& operator=(const ComputeLane&) = delete;
+  static int holders();  // 0 or 1: for tests
+};
+
 // Worst lateness of the GUI thread's event loop: a timer every intervalMs whose firing is
 // measured against when it should have fired. A blocked GUI thread shows as a late tick.
 class GuiStallMonitor : public QObject {

@@ -321,6 +321,8 @@ Job* Workspace::embed(DatasetDoc* doc, const EmbedRequest& r) {
         std::error_code ec;
         fs::remove(resume, ec);  // a fresh run: no half-finished state from an earlier cancel
         try {
+          // One embedding at a time: a second one waits here, cancellable, as "waiting".
+          ComputeLane lane(ctx, "waiting for another embedding to finish");
           model::embedDataset(o, [&ctx](const model::EmbedProgress& p) {
             return ctx.report(p.cellsDone, p.cellsTotal, q(p.stage), p.cellsPerSecond > 0 ? p.cellsPerSecond : -1,
                               p.cellsPerSecond > 0 ? p.etaSeconds : -1);

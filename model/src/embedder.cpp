@@ -25,6 +25,7 @@
 #include "uce/core/inspect.h"
 #include "uce/core/sha256.h"
 #include "uce/model/assets.h"
+#include "uce/model/host_memory.h"
 #include "uce/model/network.h"
 #include "uce/model/new_species.h"
 #include "uce/model/tokenizer.h"
@@ -166,6 +167,9 @@ torch::Device chooseDevice(const std::string& want) {
 
 EmbedReport embedDataset(const EmbedOptions& opt, const ProgressFn& progress) {
   const auto t0 = std::chrono::steady_clock::now();
+  // Large CPU buffers are reused batch after batch, whichever thread runs this (host_memory.h).
+  std::optional<HostCacheScope> hostCache;
+  if (opt.reuseHostBuffers) hostCache.emplace();
   EmbedReport rep;
   if (opt.assetsDir.empty()) fail(ErrorKind::InvalidArgument, "", "--assets DIR is required");
   if (opt.batchSize <= 0 || opt.sampleSize <= 0 || opt.padLength < opt.sampleSize + 3)
@@ -504,6 +508,10 @@ EmbedReport embedDataset(const EmbedOptions& opt, const ProgressFn& progress) {
         std::fprintf(stderr, "trace: batch %lld: %lld cells of length %lld, %s attention, %.1f ms (%.1f us a cell)\n",
                      static_cast<long long>(rep.batches), static_cast<long long>(B), static_cast<long long>(L),
                      device.is_cuda() ? (cudnn ? "cudnn" : "flash") : "cpu", ms, ms * 1000.0 / static_cast<double>(B));
+        const HostCacheStats hc = hostCacheStats();
+        std::fprintf(stderr, "trace: host buffers: %llu reused, %llu new, %.1f MB cached, %.1f MB in use\n",
+                     static_cast<unsigned long long>(hc.hits), static_cast<unsigned long long>(hc.misses),
+                     static_cast<double>(hc.cachedBytes) / 1e6, static_cast<double>(hc.liveBytes) / 1e6);
       }
     }
     return f;

@@ -24,9 +24,11 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
   return keyMask.defined() ? at::scaled_dot_product_attention(q, k, v, keyMask.view({B, 1, 1, L}))
                            : at::scaled_dot_product_attention(q, k, v);
 #else
-  auto scores = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(q.size(-1)));
+  // In place where the result is the same: the scores are the largest buffers of a pass.
+  auto scores = torch::matmul(q, k.transpose(-2, -1));
+  scores.div_(std::sqrt(static_cast<double>(q.size(-1))));
   if (keyMask.defined())
-    scores = scores.masked_fill(keyMask.logical_not().view({B, 1, 1, L}), -std::numeric_limits<float>::infinity());
+    scores.masked_fill_(keyMask.logical_not().view({B, 1, 1, L}), -std::numeric_limits<float>::infinity());
   return torch::matmul(torch::softmax(scores, -1), v);
 #endif
 }

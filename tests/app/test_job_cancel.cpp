@@ -7,8 +7,11 @@
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QtTest>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <set>
+#include <thread>
 
 #include "docks.h"
 #include "jobs.h"
@@ -156,6 +159,55 @@ class TestJobCancel : public QObject {
           qPrintable(probe.stageAtCancel), probe.doneAtCancel, job->elapsedSeconds(), probe.latencyMs);
     QVERIFY2(probe.latencyMs < 5000, qPrintable(QString::number(probe.latencyMs)));
     QVERIFY(doc_->clusters().empty() || doc_->clusterCount() == 0);
+  }
+
+  // Embeddings take the compute lane: one at a time (two at once on a few cores ran no faster and
+  // held twice the memory). The second shows that it waits, can be cancelled while it waits,
+  // and starts when the first ends.
+  void embeddingsTakeTheComputeLaneOneAtATime() {
+    const QString waiting = "waiting for another embedding to finish";
+    std::atomic<bool> release{false};
+    std::atomic<int> inside{0}, most{0}, holder{-1};
+    auto work = [&](int id) {
+      return [&, id](JobContext& ctx) {
+        ComputeLane lane(ctx, waiting);
+        const int now = ++inside;
+        most = std::max(most.load(), now);
+        holder = id;
+        while (!release) {
+          ctx.checkCancel();
+          std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        --inside;
+      };
+    };
+    Job* a = jobs_->start("lane 0", work(0));
+    Job* b = jobs_->start("lane 1", work(1));
+    QTRY_VERIFY_WITH_TIMEOUT(holder >= 0, 10000);
+    Job* first = holder == 0 ? a : b;
+    Job* second = holder == 0 ? b : a;
+    QTRY_COMPARE_WITH_TIMEOUT(second->stage(), waiting, 10000);
+    QCOMPARE(ComputeLane::holders(), 1);
+    QCOMPARE(second->status(), JobStatus::Running);
+    QCOMPARE(second->total(), qint64(0));  // a busy bar: nothing to count while waiting
+
+    // Cancel while waiting: it ends at once, the first keeps the lane.
+    second->cancel();
+    QVERIFY(waitJob(second, 5000));
+    QCOMPARE(second->status(), JobStatus::Cancelled);
+    QVERIFY(!first->isFinished());
+    QCOMPARE(inside.load(), 1);
+
+    // A third waits for the first and runs when it ends.
+    Job* third = jobs_->start("lane 2", work(2));
+    QTRY_COMPARE_WITH_TIMEOUT(third->stage(), waiting, 10000);
+    release = true;
+    QVERIFY(waitJob(first, 10000) && waitJob(third, 10000));
+    QCOMPARE(first->status(), JobStatus::Done);
+    QCOMPARE(third->status(), JobStatus::Done);
+    QCOMPARE(most.load(), 1);
+    QCOMPARE(holder.load(), 2);
+    QCOMPARE(ComputeLane::holders(), 0);
   }
 
   void cleanupTestCase() {

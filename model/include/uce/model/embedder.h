@@ -35,6 +35,9 @@ struct EmbedOptions {
   int minGenesPerCell = 25;      // release filter: cells with >= 25 expressed genes
   int threads = 0;               // tokenizer threads; 0 = hardware concurrency
   int64_t chunkCells = 2048;     // cells read from disk at a time
+  // Keep freed large CPU buffers for the next batch (host_memory.h); off only to measure the
+  // difference (bench/bench_model_host_cache).
+  bool reuseHostBuffers = true;
   // Multi-GPU: the rows are split into `shards` contiguous ranges embedded by separate worker
   // processes (shardIndex = 0..shards-1, each on its own device), each into its own resume
   // file; a final call with shardIndex = -1 merges them into the output.
