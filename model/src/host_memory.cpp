@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -95,9 +96,10 @@ class Cache {
   }
 
  private:
+  // Every small tensor comes through here: no lock, only an atomic read.
   c10::Allocator* previous() {
-    std::lock_guard<std::mutex> lock(m_);
-    return previous_ ? previous_ : c10::GetDefaultCPUAllocator();
+    c10::Allocator* p = previous_.load(std::memory_order_acquire);
+    return p ? p : c10::GetDefaultCPUAllocator();
   }
 
   // The smallest free buffer that holds n bytes and is at most 25 % (plus the 2 MiB rounding of a
@@ -155,7 +157,7 @@ class Cache {
   HostCacheStats stats_;
   uint64_t limit_ = defaultLimit();
   int scopes_ = 0;
-  c10::Allocator* previous_ = nullptr;
+  std::atomic<c10::Allocator*> previous_{nullptr};
   c10::Allocator* allocator_ = nullptr;
 };
 
@@ -180,8 +182,8 @@ void Cache::enter() {
   std::lock_guard<std::mutex> lock(m_);
   if (scopes_++ > 0) return;
   allocator_ = &cachingAllocator();
-  previous_ = c10::GetCPUAllocator();
-  if (previous_ == allocator_) previous_ = c10::GetDefaultCPUAllocator();
+  c10::Allocator* current = c10::GetCPUAllocator();
+  previous_.store(current == allocator_ ? c10::GetDefaultCPUAllocator() : current, std::memory_order_release);
   c10::SetCPUAllocator(allocator_, kPriority);
 }
 
@@ -189,7 +191,7 @@ void Cache::leave() {
   {
     std::lock_guard<std::mutex> lock(m_);
     if (--scopes_ > 0) return;
-    if (c10::GetCPUAllocator() == allocator_) c10::SetCPUAllocator(previous_, kPriority);
+    if (c10::GetCPUAllocator() == allocator_) c10::SetCPUAllocator(previous_.load(), kPriority);
   }
   releaseFree();
 }
