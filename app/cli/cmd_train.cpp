@@ -39,7 +39,8 @@ const char* kUsage =
     "                 [--mask-ratio R (0.2)] [--n-loss N (64)] [--negatives uniform|frequency (uniform)]\n"
     "                 [--val-fraction F (0.05)] [--cell-gain G (1)] [--first-qk-gain G (1)]\n"
     "                 [--downsample-to UMIS (0 = off)] [--gene-scale-sd S (0 = off)]\n"
-    "                 [--encoder-lr-scale F (1)]\n"
+    "                 [--encoder-lr-scale F (1)] [--view-consistency W (0 = off)]\n"
+    "                 [--view-depth-min F (0.33)] [--view-gene-sd S (0.25)]\n"
     "                 [--val-cells V (256)] [--validate-every N (100)] [--checkpoint-every N (500)]\n"
     "                 [--keep-checkpoints K (3)] [--init-model FILE] [--seed S (0)]\n"
     "                 [--device cpu|cuda] [--threads T] [--resume] [--quiet]\n"
@@ -138,7 +139,8 @@ int runTrain(const Args& args) {
              "grad-accum", "max-steps", "lr", "warmup", "weight-decay", "clip", "sample-size", "mask-ratio",
              "n-loss", "val-fraction", "val-cells", "validate-every", "checkpoint-every", "keep-checkpoints",
              "init-model", "seed", "device", "threads", "nproc", "negatives", "cell-gain",
-             "downsample-to", "gene-scale-sd", "first-qk-gain", "encoder-lr-scale", "head-hidden"});
+             "downsample-to", "gene-scale-sd", "first-qk-gain", "encoder-lr-scale", "head-hidden",
+             "view-consistency", "view-depth-min", "view-gene-sd"});
   if (o.has("help")) {
     std::printf("%s\n", kUsage);
     return 0;
@@ -173,6 +175,9 @@ int runTrain(const Args& args) {
   t.cellGain = o.getDouble("cell-gain", t.cellGain);
   t.downsampleTo = o.getDouble("downsample-to", t.downsampleTo);
   t.geneScaleSd = o.getDouble("gene-scale-sd", t.geneScaleSd);
+  t.viewConsistency = o.getDouble("view-consistency", t.viewConsistency);
+  t.viewDepthMin = o.getDouble("view-depth-min", t.viewDepthMin);
+  t.viewGeneSd = o.getDouble("view-gene-sd", t.viewGeneSd);
   t.firstLayerQkGain = o.getDouble("first-qk-gain", t.firstLayerQkGain);
   t.encoderLrScale = o.getDouble("encoder-lr-scale", t.encoderLrScale);
   t.valFraction = o.getDouble("val-fraction", t.valFraction);

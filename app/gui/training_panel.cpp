@@ -148,6 +148,8 @@ QStringList TrainRequest::arguments(const QString& corpusCsv, bool resume) const
     << "--keep-checkpoints" << QString::number(keepCheckpoints) << "--seed" << QString::number(seed) << "--device"
     << device << "--nproc" << QString::number(nproc);
   if (downsampleTo > 0) a << "--downsample-to" << QString::number(downsampleTo);
+  if (viewConsistency > 0) a << "--view-consistency" << num(viewConsistency);
+  a << "--view-depth-min" << num(viewDepthMin) << "--view-gene-sd" << num(viewGeneSd);
   if (threads > 0) a << "--threads" << QString::number(threads);
   if (!initModel.isEmpty()) a << "--init-model" << initModel;
   if (resume) a << "--resume";
@@ -395,6 +397,16 @@ QWidget* TrainingPanel::buildForm() {
   downsampleTo_->setSpecialValueText(tr("off"));
   downsampleTo_->setToolTip(tr("Training cells with more UMIs than this are thinned to about this many, so the "
                                "objective does not reward encoding the sequencing depth"));
+  viewConsistency_ = dspin(hyper, "viewConsistency", 0, 100, 0, 3, 0.05);
+  viewConsistency_->setSpecialValueText(tr("off"));
+  viewConsistency_->setToolTip(tr("Each training cell is also drawn shallower and with other per-gene capture "
+                                  "factors; this weight asks the two views' embeddings to find each other among the "
+                                  "batch (InfoNCE), so the embeddings follow the cell more than its donor or batch. "
+                                  "Each cell then costs two sentences"));
+  viewDepthMin_ = dspin(hyper, "viewDepthMin", 0.01, 1, 0.33, 2, 0.05);
+  viewDepthMin_->setToolTip(tr("The second view keeps a share of the cell's UMIs drawn between this and 1"));
+  viewGeneSd_ = dspin(hyper, "viewGeneSd", 0, 5, 0.25, 2, 0.05);
+  viewGeneSd_->setToolTip(tr("Spread (sd of the log) of the second view's random per-gene capture factors"));
   seed_ = spin(hyper, "seed", 0, 2147483647, 0);
   hf->addRow(tr("Batch size (cells)"), batch_);
   hf->addRow(tr("Gradient accumulation"), accum_);
@@ -411,6 +423,9 @@ QWidget* TrainingPanel::buildForm() {
   hf->addRow(tr("First-layer q/k gain (new model)"), firstQkGain_);
   hf->addRow(tr("Encoder learning-rate scale"), encoderLrScale_);
   hf->addRow(tr("Thin cells to (UMIs)"), downsampleTo_);
+  hf->addRow(tr("View consistency"), viewConsistency_);
+  hf->addRow(tr("Second view: least depth share"), viewDepthMin_);
+  hf->addRow(tr("Second view: gene factor sd"), viewGeneSd_);
   hf->addRow(tr("Seed"), seed_);
   v->addWidget(hyper);
 
@@ -564,6 +579,9 @@ TrainRequest TrainingPanel::request() const {
   r.firstQkGain = firstQkGain_->value();
   r.encoderLrScale = encoderLrScale_->value();
   r.downsampleTo = downsampleTo_->value();
+  r.viewConsistency = viewConsistency_->value();
+  r.viewDepthMin = viewDepthMin_->value();
+  r.viewGeneSd = viewGeneSd_->value();
   r.valFraction = valFraction_->value();
   r.valCells = valCells_->value();
   r.validateEvery = validateEvery_->value();
@@ -603,6 +621,9 @@ void TrainingPanel::setRequest(const TrainRequest& r) {
   firstQkGain_->setValue(r.firstQkGain);
   encoderLrScale_->setValue(r.encoderLrScale);
   downsampleTo_->setValue(r.downsampleTo);
+  viewConsistency_->setValue(r.viewConsistency);
+  viewDepthMin_->setValue(r.viewDepthMin);
+  viewGeneSd_->setValue(r.viewGeneSd);
   valFraction_->setValue(r.valFraction);
   valCells_->setValue(r.valCells);
   validateEvery_->setValue(r.validateEvery);
@@ -1074,6 +1095,9 @@ void TrainingPanel::saveSettings() const {
   s.setValue("firstQkGain", r.firstQkGain);
   s.setValue("encoderLrScale", r.encoderLrScale);
   s.setValue("downsampleTo", r.downsampleTo);
+  s.setValue("viewConsistency", r.viewConsistency);
+  s.setValue("viewDepthMin", r.viewDepthMin);
+  s.setValue("viewGeneSd", r.viewGeneSd);
   s.setValue("valFraction", r.valFraction);
   s.setValue("valCells", r.valCells);
   s.setValue("validateEvery", r.validateEvery);
@@ -1125,6 +1149,9 @@ void TrainingPanel::loadSettings() {
   firstQkGain_->setValue(s.value("firstQkGain", d.firstQkGain).toDouble());
   encoderLrScale_->setValue(s.value("encoderLrScale", d.encoderLrScale).toDouble());
   downsampleTo_->setValue(s.value("downsampleTo", d.downsampleTo).toInt());
+  viewConsistency_->setValue(s.value("viewConsistency", d.viewConsistency).toDouble());
+  viewDepthMin_->setValue(s.value("viewDepthMin", d.viewDepthMin).toDouble());
+  viewGeneSd_->setValue(s.value("viewGeneSd", d.viewGeneSd).toDouble());
   valFraction_->setValue(s.value("valFraction", d.valFraction).toDouble());
   valCells_->setValue(s.value("valCells", d.valCells).toInt());
   validateEvery_->setValue(s.value("validateEvery", d.validateEvery).toInt());

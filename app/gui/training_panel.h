@@ -69,6 +69,9 @@ struct TrainRequest {
   double firstQkGain = 1.0;  // new model: layer 0's query/key weights scaled
   double encoderLrScale = 1.0;  // learning rate of the cell-embedding path relative to lr
   int downsampleTo = 0;    // thin deeper training cells to this many UMIs; 0 = off
+  double viewConsistency = 0;  // weight of the two-view InfoNCE term (TrainOptions); 0 = off
+  double viewDepthMin = 0.33;  // the second view's depth factor is drawn in [this, 1]
+  double viewGeneSd = 0.25;    // sd of the second view's log per-gene capture factors
   // Validation and checkpoints
   double valFraction = 0.05;
   int valCells = 256;
@@ -211,6 +214,9 @@ class TrainingPanel : public QWidget {
   QDoubleSpinBox* firstQkGain_ = nullptr;
   QDoubleSpinBox* encoderLrScale_ = nullptr;
   QSpinBox* downsampleTo_ = nullptr;
+  QDoubleSpinBox* viewConsistency_ = nullptr;
+  QDoubleSpinBox* viewDepthMin_ = nullptr;
+  QDoubleSpinBox* viewGeneSd_ = nullptr;
   QDoubleSpinBox* valFraction_ = nullptr;
   QSpinBox* valCells_ = nullptr;
   QSpinBox* validateEvery_ = nullptr;

@@ -33,6 +33,7 @@ namespace uce::model {
 namespace fs = std::filesystem;
 namespace {
 
+constexpr double kViewTemperature = 0.2;          // InfoNCE temperature of the view-consistency term
 constexpr uint64_t kValEpoch = ~uint64_t(0);         // RNG stream "epoch" of validation samples
 constexpr uint64_t kOrderSalt = 0xBB67AE8584CAA73Bull;  // epoch block order
 constexpr uint64_t kGroupSalt = 0x3C6EF372FE94F82Bull;  // cell order inside a shuffle group
@@ -175,6 +176,7 @@ std::string StepMetrics::json() const {
                   ",\"loss\":" + jsonNumber(loss) + ",\"lr\":" + jsonNumber(lr) + ",\"grad_norm\":" +
                   jsonNumber(gradNorm) + ",\"cells_per_s\":" + jsonNumber(cellsPerSecond) +
                   ",\"tokens_per_s\":" + jsonNumber(tokensPerSecond);
+  if (viewCosine > -2) s += ",\"view_cosine\":" + jsonNumber(viewCosine) + ",\"view_nce\":" + jsonNumber(viewNce);
   if (validated) s += ",\"val_loss\":" + jsonNumber(valLoss) + ",\"val_auroc\":" + jsonNumber(valAuroc);
   return s + "}";
 }
@@ -348,10 +350,12 @@ struct Trainer::Impl {
     }
   }
 
-  // Tokenizes cells on worker threads; a sample depends only on its cell's stream.
-  std::vector<TrainingSample> tokenize(const std::vector<CellCounts>& cells) {
-    std::vector<TrainingSample> out(cells.size());
-    std::vector<uint8_t> ok(cells.size(), 0);
+  // Tokenizes cells on worker threads; a sample depends only on its cell's stream. With
+  // views, each cell is tokenized twice (SampleOptions::viewDepthMin) and a cell is kept only
+  // when both views are: the result is [first views..., second views...], pairs at i and n + i.
+  std::vector<TrainingSample> tokenize(const std::vector<CellCounts>& cells, bool views = false) {
+    std::vector<TrainingSample> out(cells.size() * (views ? 2 : 1));
+    std::vector<uint8_t> ok(out.size(), 0);
     const int nt = std::max(1, std::min<int>(threads, static_cast<int>(cells.size())));
     std::vector<std::thread> pool;
     std::vector<std::exception_ptr> errors(static_cast<size_t>(nt));
@@ -365,6 +369,9 @@ struct Trainer::Impl {
             const CorpusFile& f = files[static_cast<size_t>(c.file)];
             if (!b) b = std::make_unique<TrainingSampleBuilder>(f.table, f.sentence, sampleOpt, &f.detection);
             ok[i] = b->build(c.cols.data(), c.vals.data(), static_cast<int64_t>(c.cols.size()), c.stream, out[i]);
+            if (views)
+              ok[cells.size() + i] = b->build(c.cols.data(), c.vals.data(), static_cast<int64_t>(c.cols.size()),
+                                              c.stream, out[cells.size() + i], true);
           }
         } catch (...) {
           errors[static_cast<size_t>(t)] = std::current_exception();
@@ -374,8 +381,16 @@ struct Trainer::Impl {
     for (auto& e : errors)
       if (e) std::rethrow_exception(e);
     std::vector<TrainingSample> kept;
-    for (size_t i = 0; i < out.size(); ++i)
-      if (ok[i]) kept.push_back(std::move(out[i]));
+    if (!views) {
+      for (size_t i = 0; i < out.size(); ++i)
+        if (ok[i]) kept.push_back(std::move(out[i]));
+      return kept;
+    }
+    const size_t n = cells.size();
+    for (size_t i = 0; i < n; ++i)
+      if (ok[i] && ok[n + i]) kept.push_back(std::move(out[i]));
+    for (size_t i = 0; i < n; ++i)
+      if (ok[i] && ok[n + i]) kept.push_back(std::move(out[n + i]));
     return kept;
   }
 
@@ -416,25 +431,27 @@ struct Trainer::Impl {
     return b;
   }
 
-  torch::Tensor logits(const Batch& b) {
+  torch::Tensor logits(const Batch& b, torch::Tensor* embOut = nullptr) {
     const bool autocast = device.is_cuda();
     if (autocast) setCudaAutocast(true);
     auto emb = net->embed(b.tokens, b.mask);
     auto out = net->geneLogits(emb, b.genes).to(torch::kFloat);
     if (autocast) setCudaAutocast(false);
+    if (embOut) *embOut = emb.to(torch::kFloat);
     return out;
   }
 
   StepMetrics trainStep() {
     const auto t0 = std::chrono::steady_clock::now();
     net->train();
-    double lossSum = 0;
+    double lossSum = 0, cosSum = 0, nceSum = 0;
     int64_t cellsSeen = 0, tokensSeen = 0;
+    const bool views = opt.viewConsistency > 0;
     net->train(opt.dropout);
     std::vector<CellCounts> cells(static_cast<size_t>(opt.batchSize));
     CellCounts other;
     for (int a = 0; a < opt.gradAccum; ++a) {
-      std::vector<TrainingSample> samples;
+      std::vector<TrainingSample> samples, second;
       while (samples.size() < static_cast<size_t>(opt.batchSize)) {
         const size_t need = static_cast<size_t>(opt.batchSize) - samples.size();
         cells.resize(need);
@@ -445,21 +462,47 @@ struct Trainer::Impl {
           if (g / need == static_cast<size_t>(rank)) nextCell(cells[g % need]);
           else nextCell(other);
         }
-        for (auto& s : tokenize(cells)) samples.push_back(std::move(s));
+        auto got = tokenize(cells, views);
+        const size_t n = views ? got.size() / 2 : got.size();
+        for (size_t i = 0; i < n; ++i) samples.push_back(std::move(got[i]));
+        if (views)
+          for (size_t i = n; i < got.size(); ++i) second.push_back(std::move(got[i]));
       }
+      const size_t cellsHere = samples.size();
+      for (auto& s : second) samples.push_back(std::move(s));
       Batch b = makeBatch(samples, 0, samples.size());
-      auto loss = torch::binary_cross_entropy_with_logits(logits(b), b.labels);
-      (loss / opt.gradAccum).backward();
+      torch::Tensor emb;
+      auto loss = torch::binary_cross_entropy_with_logits(logits(b, views ? &emb : nullptr), b.labels);
       lossSum += loss.item<double>();
-      cellsSeen += static_cast<int64_t>(samples.size());
+      if (views) {
+        // Both views' embeddings are L2-normalised: dot products are cosines. The term is the
+        // symmetric InfoNCE loss of matching each cell's second view among the micro-batch's
+        // second views (and back): a cell's views must be closer to each other than to other
+        // cells', so moving all cells together raises it (log n at collapse).
+        const auto n = static_cast<int64_t>(cellsHere);
+        if (n >= 2) {
+          auto sim = emb.narrow(0, 0, n).matmul(emb.narrow(0, n, n).t());
+          auto target = torch::arange(n, torch::TensorOptions().dtype(torch::kLong).device(sim.device()));
+          auto nce = 0.5 * (torch::nn::functional::cross_entropy(sim / kViewTemperature, target) +
+                            torch::nn::functional::cross_entropy(sim.t() / kViewTemperature, target));
+          cosSum += sim.diagonal().mean().item<double>();
+          nceSum += nce.item<double>();
+          loss = loss + opt.viewConsistency * nce;
+        }
+      }
+      (loss / opt.gradAccum).backward();
+      cellsSeen += static_cast<int64_t>(cellsHere);
       tokensSeen += b.realTokens;
     }
     if (opt.dist && world > 1) {
       opt.dist->averageGradients(params);
-      const auto s = opt.dist->sum({lossSum, static_cast<double>(cellsSeen), static_cast<double>(tokensSeen)});
+      const auto s = opt.dist->sum(
+          {lossSum, static_cast<double>(cellsSeen), static_cast<double>(tokensSeen), cosSum, nceSum});
       lossSum = s[0] / world;  // each rank's loss is a mean over its slice: the global mean
       cellsSeen = static_cast<int64_t>(s[1]);
       tokensSeen = static_cast<int64_t>(s[2]);
+      cosSum = s[3] / world;
+      nceSum = s[4] / world;
     }
     if (gradHook) gradHook(params);
     const double norm =
@@ -480,6 +523,10 @@ struct Trainer::Impl {
     m.gradNorm = norm;
     m.cellsPerSecond = static_cast<double>(cellsSeen) / secs;
     m.tokensPerSecond = static_cast<double>(tokensSeen) / secs;
+    if (views) {
+      m.viewCosine = cosSum / opt.gradAccum;
+      m.viewNce = nceSum / opt.gradAccum;
+    }
     return m;
   }
 
@@ -556,6 +603,9 @@ struct Trainer::Impl {
     if (opt.negatives != "uniform") o << "negatives " << opt.negatives << "\n";
     if (opt.downsampleTo > 0) o << "downsample_to " << opt.downsampleTo << "\n";
     if (opt.geneScaleSd > 0) o << "gene_scale_sd " << opt.geneScaleSd << "\n";
+    if (opt.viewConsistency > 0)
+      o << "view_consistency " << opt.viewConsistency << "\nview_depth_min " << opt.viewDepthMin
+        << "\nview_gene_sd " << opt.viewGeneSd << "\n";
     if (opt.encoderLrScale != 1.0) o << "encoder_lr_scale " << opt.encoderLrScale << "\n";
     if (world > 1) o << "world_size " << world << "\n";
     return o.str();
@@ -658,6 +708,8 @@ Trainer::Trainer(const TrainOptions& options) : d_(std::make_unique<Impl>()) {
   d.sampleOpt.negatives = o.negatives;
   d.sampleOpt.downsampleTo = o.downsampleTo;
   d.sampleOpt.geneScaleSd = o.geneScaleSd;
+  d.sampleOpt.viewDepthMin = o.viewDepthMin;
+  d.sampleOpt.viewGeneSd = o.viewGeneSd;
   if (!(o.cellGain > 0) || !std::isfinite(o.cellGain))
     fail(ErrorKind::InvalidArgument, "", "--cell-gain must be a positive number");
   if (!(o.firstLayerQkGain > 0) || !std::isfinite(o.firstLayerQkGain))
@@ -672,6 +724,12 @@ Trainer::Trainer(const TrainOptions& options) : d_(std::make_unique<Impl>()) {
     fail(ErrorKind::InvalidArgument, "", "--downsample-to must be a number of UMIs >= 0 (0 = off)");
   if (!(o.geneScaleSd >= 0) || !std::isfinite(o.geneScaleSd) || o.geneScaleSd > 5)
     fail(ErrorKind::InvalidArgument, "", "--gene-scale-sd must be between 0 and 5 (0 = off)");
+  if (!(o.viewConsistency >= 0) || !std::isfinite(o.viewConsistency) || o.viewConsistency > 100)
+    fail(ErrorKind::InvalidArgument, "", "--view-consistency must be between 0 and 100 (0 = off)");
+  if (!(o.viewDepthMin > 0 && o.viewDepthMin <= 1))
+    fail(ErrorKind::InvalidArgument, "", "--view-depth-min must be in (0, 1]");
+  if (!(o.viewGeneSd >= 0) || !std::isfinite(o.viewGeneSd) || o.viewGeneSd > 5)
+    fail(ErrorKind::InvalidArgument, "", "--view-gene-sd must be between 0 and 5");
   if (o.device == "cuda") {
     if (!torch::cuda::is_available())
       fail(ErrorKind::InvalidArgument, "", "--device cuda asked for, but no CUDA device is available (this build's "

@@ -18,6 +18,13 @@ uint64_t mix64(uint64_t z) {
 constexpr uint64_t kMaskSalt = 0x6A09E667F3BCC909ull;
 constexpr uint64_t kThinSalt = 0xBB67AE8584CAA73Bull;  // depth thinning: a stream of its own
 constexpr uint64_t kScaleSalt = 0x3C6EF372FE94F82Bull;  // gene-scale augmentation: likewise
+constexpr uint64_t kViewSalt = 0xA54FF53A5F1D36F1ull;   // the second view: a stream of its own
+constexpr uint64_t kViewThinSalt = 0x510E527FADE682D1ull;
+
+double standardNormal(CellRng& rng) {  // Box-Muller: one standard normal from two uniforms
+  const double u1 = 1.0 - rng.uniform(), u2 = rng.uniform();
+  return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
+}
 }  // namespace
 
 uint64_t sampleStream(uint64_t epoch, uint64_t file, uint64_t row) {
@@ -34,6 +41,10 @@ TrainingSampleBuilder::TrainingSampleBuilder(const GeneTable& genes, const Sente
     throw std::invalid_argument("downsample target must be a count >= 0 (0 = off)");
   if (!(opt_.geneScaleSd >= 0) || !std::isfinite(opt_.geneScaleSd) || opt_.geneScaleSd > 5)
     throw std::invalid_argument("gene-scale sd must be between 0 and 5 (0 = off)");
+  if (!(opt_.viewDepthMin > 0 && opt_.viewDepthMin <= 1))
+    throw std::invalid_argument("view depth minimum must be in (0, 1]");
+  if (!(opt_.viewGeneSd >= 0) || !std::isfinite(opt_.viewGeneSd) || opt_.viewGeneSd > 5)
+    throw std::invalid_argument("view gene sd must be between 0 and 5");
   if (opt_.negatives == "frequency") {
     if (!detection_ || detection_->size() != genes.token.size())
       throw std::invalid_argument("frequency negatives need the per-gene detection rates");
@@ -42,7 +53,8 @@ TrainingSampleBuilder::TrainingSampleBuilder(const GeneTable& genes, const Sente
 }
 
 bool TrainingSampleBuilder::build(const int32_t* cols, const float* vals, int64_t n, uint64_t stream,
-                                  TrainingSample& out) {
+                                  TrainingSample& out, bool secondView) {
+  if (secondView) stream = mix64(stream ^ kViewSalt);  // every draw below differs from the first view
   if (opt_.downsampleTo > 0) {
     // Thin the cell to the common depth: each UMI kept with probability target / total.
     double total = 0;
@@ -67,6 +79,27 @@ bool TrainingSampleBuilder::build(const int32_t* cols, const float* vals, int64_
       n = static_cast<int64_t>(thinCols_.size());
     }
   }
+  if (secondView) {
+    // A shallower donor with other capture efficiencies: keep each UMI with probability
+    // min(1, f * exp(sd * z_gene)), f log-uniform in [viewDepthMin, 1].
+    CellRng thin(sentenceOpt_.seed ^ kViewThinSalt, stream);
+    const double f = std::exp(std::log(opt_.viewDepthMin) * thin.uniform());
+    viewCols_.clear();
+    viewVals_.clear();
+    for (int64_t k = 0; k < n; ++k) {
+      if (!(vals[k] > 0)) continue;
+      const double keep = std::min(1.0, f * std::exp(opt_.viewGeneSd * standardNormal(thin)));
+      const int64_t umis = std::llround(vals[k]);
+      int64_t kept = 0;
+      for (int64_t u = 0; u < umis; ++u) kept += thin.uniform() < keep ? 1 : 0;
+      if (kept == 0) continue;
+      viewCols_.push_back(cols[k]);
+      viewVals_.push_back(static_cast<float>(kept));
+    }
+    cols = viewCols_.data();
+    vals = viewVals_.data();
+    n = static_cast<int64_t>(viewCols_.size());
+  }
   // Expressed matched genes of the cell (columns are unique in a CSR row).
   eCols_.clear();
   eVals_.clear();
@@ -78,11 +111,7 @@ bool TrainingSampleBuilder::build(const int32_t* cols, const float* vals, int64_
     expressed_[c] = 1;
     eCols_.push_back(cols[k]);
     float v = vals[k];
-    if (scale) {  // Box-Muller: one standard normal from two uniforms
-      const double u1 = 1.0 - scale->uniform(), u2 = scale->uniform();
-      const double z = std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
-      v = static_cast<float>(v * std::exp(opt_.geneScaleSd * z));
-    }
+    if (scale) v = static_cast<float>(v * std::exp(opt_.geneScaleSd * standardNormal(*scale)));
     eVals_.push_back(v);
   }
   struct Reset {  // leaves the marker zero for the next cell on every path

@@ -11,7 +11,8 @@
 # (eval.json, validation.jsonl). The world has on/off type programs (WORLD_EXTRA, default
 # "--type-genes 80"); its asset bundle is the demo atlas's. The environment
 # overrides the shape (NL, DM, NH, DH, OD), the training sample size (SAMPLE), STEPS, LR, WARMUP,
-# the flags passed to `uce train` (TRAIN_FLAGS; TRAIN_EXTRA adds more) and the genes a cell at
+# the cells a step (BATCH; each costs two sentences with --view-consistency), the flags passed
+# to `uce train` (TRAIN_FLAGS; TRAIN_EXTRA adds more) and the genes a cell at
 # evaluation (EVAL_SAMPLE); W is the work folder and DEST where the results are copied.
 # bench/RESULTS.md lists what was tried.
 set -euo pipefail
@@ -30,7 +31,7 @@ printf 'path,species\nworld/human_kidney.h5ad,human\nworld/human_lung.h5ad,human
   >"$W/corpus.csv"
 /usr/bin/time -f "training: %e s wall, %U s user, max RSS %M KiB" \
   "$UCE" train --corpus "$W/corpus.csv" --assets "$W/world/assets" --out "$W/run" "${SHAPE[@]}" \
-  --sample-size ${SAMPLE:-128} --batch-size 32 --lr ${LR:-2e-3} --max-steps ${STEPS:-6900} --warmup ${WARMUP:-100} --validate-every 200 --val-cells 256 \
+  --sample-size ${SAMPLE:-128} --batch-size ${BATCH:-32} --lr ${LR:-2e-3} --max-steps ${STEPS:-6900} --warmup ${WARMUP:-100} --validate-every 200 --val-cells 256 \
   --checkpoint-every 500 --threads 2 --seed 1 --quiet $TRAIN_FLAGS ${TRAIN_EXTRA:-}
 "$UCE" init-model --assets "$W/world/assets" --out "$W/random.torch" --layers $NL --d-model $DM --nhead $NH --d-hid $DH \
   --output-dim $OD --head-hidden 256,128,64 --seed 1 >/dev/null

@@ -291,6 +291,7 @@ class TestTrainingPanel : public QObject {
     changed.firstQkGain = 0.125;
     changed.encoderLrScale = 0.1;
     changed.downsampleTo = 1500;
+    changed.viewConsistency = 0.1;
     changed.headHidden = "64, 32,16";
     panel_->setRequest(changed);
     const TrainRequest before = panel_->request();
@@ -298,6 +299,7 @@ class TestTrainingPanel : public QObject {
     QCOMPARE(args[args.indexOf("--first-qk-gain") + 1], QString("0.125"));
     QCOMPARE(args[args.indexOf("--encoder-lr-scale") + 1], QString("0.1"));
     QCOMPARE(args[args.indexOf("--downsample-to") + 1], QString("1500"));
+    QCOMPARE(args[args.indexOf("--view-consistency") + 1], QString("0.1"));
     QCOMPARE(args[args.indexOf("--head-hidden") + 1], QString("64,32,16"));
     panel_.reset();  // saves
     TrainingPanel again(settings_.get());

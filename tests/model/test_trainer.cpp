@@ -325,6 +325,109 @@ class TestTrainer : public QObject {
     QVERIFY(!QFileInfo::exists(tmp_.filePath("bad-gs")));
   }
 
+  // The second view of a cell (view consistency): drawn from a stream of its own, reproducibly,
+  // and thinned further: f log-uniform in [viewDepthMin, 1] times a per-gene log-normal factor.
+  void secondViewIsAShallowerIndependentDraw() {
+    const GeneTable t = everyGeneMatched(2000, 7);
+    const SentenceOptions so = shortSentences();
+    SampleOptions plain, noThin;
+    noThin.viewDepthMin = 1;  // f = 1 and no gene factors: the view keeps every UMI
+    noThin.viewGeneSd = 0;
+    TrainingSampleBuilder a(t, so, plain), b(t, so, noThin);
+    std::vector<int32_t> cols;
+    std::vector<float> vals;
+    for (int c = 0; c < 1000; ++c) {  // 1,000 genes of 3 UMIs each
+      cols.push_back(c);
+      vals.push_back(3.f);
+    }
+    double firstMasked = 0, viewMasked = 0;
+    int differ = 0;
+    for (uint64_t stream = 0; stream < 40; ++stream) {
+      TrainingSample first, view, viewAgain, whole;
+      QVERIFY(a.build(cols.data(), vals.data(), 1000, stream, first));
+      QVERIFY(a.build(cols.data(), vals.data(), 1000, stream, view, true));
+      QVERIFY(a.build(cols.data(), vals.data(), 1000, stream, viewAgain, true));
+      QVERIFY(b.build(cols.data(), vals.data(), 1000, stream, whole, true));
+      QVERIFY(viewAgain.tokens == view.tokens && viewAgain.maskedColumns == view.maskedColumns &&
+              viewAgain.lossColumns == view.lossColumns);
+      // Without thinning the view hides as many genes as the first view, but other ones.
+      QCOMPARE(whole.maskedColumns.size(), first.maskedColumns.size());
+      differ += whole.maskedColumns != first.maskedColumns && whole.tokens != first.tokens;
+      firstMasked += static_cast<double>(first.maskedColumns.size()) / 40;
+      viewMasked += static_cast<double>(view.maskedColumns.size()) / 40;
+    }
+    QCOMPARE(differ, 40);
+    // 20 % of the expressed genes are masked: 200 of 1,000 in the first view. In the second, a
+    // gene of 3 UMIs stays expressed with probability 1 - (1 - p)^3, p = f e^(0.25 z), f
+    // log-uniform in [0.33, 1]: about 0.80 on average, so ~160 masked.
+    QCOMPARE(firstMasked, 200.0);
+    QVERIFY2(viewMasked > 140 && viewMasked < 180, qPrintable(QString::number(viewMasked)));
+    SampleOptions bad;
+    bad.viewDepthMin = 0;
+    QVERIFY_THROWS_EXCEPTION(std::invalid_argument, TrainingSampleBuilder(t, so, bad));
+    QString out, err;
+    QCOMPARE(cli({"train", "--corpus", corpus_, "--assets", assets_, "--out", tmp_.filePath("bad-view"),
+                  "--view-consistency", "-1"}, &out, &err), 2);
+    QVERIFY2(err.contains("--view-consistency"), qPrintable(err));
+    QCOMPARE(cli({"train", "--corpus", corpus_, "--assets", assets_, "--out", tmp_.filePath("bad-view"),
+                  "--view-consistency", "1", "--view-depth-min", "1.5"}, &out, &err), 2);
+    QVERIFY2(err.contains("--view-depth-min"), qPrintable(err));
+    QVERIFY(!QFileInfo::exists(tmp_.filePath("bad-view")));
+  }
+
+  // --view-consistency W: the two views of every cell go through the model and W x the InfoNCE
+  // loss of matching each cell's two views within the micro-batch joins the loss. Trained with
+  // the term, that InfoNCE ends lower than in the same run with a negligible weight (the same
+  // data and views), and the masked-gene loss (the metrics' "loss") still falls.
+  void viewConsistencyPullsTheTwoViewsTogether() {
+    auto run = [&](const QString& name, double weight) {
+      TrainOptions o = base(tmp_.filePath(name));
+      o.viewConsistency = weight;
+      o.batchSize = 8;
+      o.maxSteps = 30;
+      o.checkpointEvery = 1000;
+      o.validateEvery = 1000;
+      o.dropout = false;
+      const TrainReport r = train(o);
+      if (r.steps != 30) return -1.0;
+      auto ls = uce::test::lines(tmp_.filePath(name + "/metrics.jsonl"));
+      double nce = 0, first = 0, last = 0;  // over the first and last 10 steps
+      for (size_t i = 0; i < 10; ++i) {
+        first += uce::test::jsonNumber(ls[i], "loss") / 10;
+        last += uce::test::jsonNumber(ls[ls.size() - 1 - i], "loss") / 10;
+        nce += uce::test::jsonNumber(ls[ls.size() - 1 - i], "view_nce") / 10;
+        const double c = uce::test::jsonNumber(ls[i], "view_cosine");
+        if (!(c > -1 && c <= 1.0001)) return -2.0;
+      }
+      return last < first - 0.02 ? nce : -3.0;
+    };
+    const double loose = run("views-loose", 1e-6), tight = run("views-tight", 5);
+    qInfo("view InfoNCE over the last 10 of 30 steps: weight 1e-6 %.3g, weight 5 %.3g", loose, tight);
+    QVERIFY2(loose > 0 && tight > 0, qPrintable(QString("%1 %2").arg(loose).arg(tight)));
+    // log 8 = 2.08 is chance (8 cells a micro-batch): the loose run's views find each other no
+    // better than that, the tight run's do (measured 2.08 and 1.76).
+    QVERIFY2(tight < loose - 0.2, qPrintable(QString("%1 %2").arg(loose).arg(tight)));
+    // With views, an interrupted and resumed run still reproduces the straight run bitwise.
+    TrainOptions straight = base(tmp_.filePath("views-straight"));
+    straight.viewConsistency = 1;
+    straight.maxSteps = 4;
+    straight.checkpointEvery = 100;
+    straight.batchSize = 8;
+    train(straight);
+    TrainOptions resumed = straight;
+    resumed.outDir = tmp_.filePath("views-resumed").toStdString();
+    QVERIFY(train(resumed, [](const StepMetrics& m) { return m.step < 2; }).interrupted);
+    resumed.resume = true;
+    QCOMPARE(train(resumed).resumedFrom, int64_t(2));
+    compareWeights(tmp_.filePath("views-straight/model.torch"), tmp_.filePath("views-resumed/model.torch"));
+    // Without the option no view is drawn and the metrics carry no view_cosine.
+    TrainOptions off = base(tmp_.filePath("views-off"));
+    off.maxSteps = 2;
+    off.checkpointEvery = 1000;
+    train(off);
+    QVERIFY(!QString::fromStdString(uce::test::lines(tmp_.filePath("views-off/metrics.jsonl"))[0]).contains("view_cosine"));
+  }
+
   // firstLayerQkGain: a new model's layer-0 query and key weights start scaled by the gain; the
   // values, the later layers and the rest of the network start exactly as without it.
   void firstLayerQkGainScalesLayerZeroQueryKeyOnly() {
