@@ -25,6 +25,27 @@ double standardNormal(CellRng& rng) {  // Box-Muller: one standard normal from t
   const double u1 = 1.0 - rng.uniform(), u2 = rng.uniform();
   return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
 }
+
+// Binomial thinning of one cell's counts (rounded to whole UMIs): for each expressed gene in
+// order, keep() gives its keep probability (it may draw from rng first), then each UMI is kept
+// with that probability. Genes left with none are dropped. Returns the entries written.
+template <class Keep>
+int64_t thinCounts(const int32_t* cols, const float* vals, int64_t n, CellRng& rng, Keep keep,
+                   std::vector<int32_t>& outCols, std::vector<float>& outVals) {
+  outCols.clear();
+  outVals.clear();
+  for (int64_t k = 0; k < n; ++k) {
+    if (!(vals[k] > 0)) continue;
+    const double p = keep();
+    const int64_t umis = std::llround(vals[k]);
+    int64_t kept = 0;
+    for (int64_t u = 0; u < umis; ++u) kept += rng.uniform() < p ? 1 : 0;
+    if (kept == 0) continue;
+    outCols.push_back(cols[k]);
+    outVals.push_back(static_cast<float>(kept));
+  }
+  return static_cast<int64_t>(outCols.size());
+}
 }  // namespace
 
 uint64_t sampleStream(uint64_t epoch, uint64_t file, uint64_t row) {
@@ -63,20 +84,9 @@ bool TrainingSampleBuilder::build(const int32_t* cols, const float* vals, int64_
     if (total > opt_.downsampleTo) {
       const double keep = opt_.downsampleTo / total;
       CellRng thin(sentenceOpt_.seed ^ kThinSalt, stream);
-      thinCols_.clear();
-      thinVals_.clear();
-      for (int64_t k = 0; k < n; ++k) {
-        if (!(vals[k] > 0)) continue;
-        const int64_t umis = std::llround(vals[k]);
-        int64_t kept = 0;
-        for (int64_t u = 0; u < umis; ++u) kept += thin.uniform() < keep ? 1 : 0;
-        if (kept == 0) continue;
-        thinCols_.push_back(cols[k]);
-        thinVals_.push_back(static_cast<float>(kept));
-      }
+      n = thinCounts(cols, vals, n, thin, [keep] { return keep; }, thinCols_, thinVals_);
       cols = thinCols_.data();
       vals = thinVals_.data();
-      n = static_cast<int64_t>(thinCols_.size());
     }
   }
   if (secondView) {
@@ -84,21 +94,11 @@ bool TrainingSampleBuilder::build(const int32_t* cols, const float* vals, int64_
     // min(1, f * exp(sd * z_gene)), f log-uniform in [viewDepthMin, 1].
     CellRng thin(sentenceOpt_.seed ^ kViewThinSalt, stream);
     const double f = std::exp(std::log(opt_.viewDepthMin) * thin.uniform());
-    viewCols_.clear();
-    viewVals_.clear();
-    for (int64_t k = 0; k < n; ++k) {
-      if (!(vals[k] > 0)) continue;
-      const double keep = std::min(1.0, f * std::exp(opt_.viewGeneSd * standardNormal(thin)));
-      const int64_t umis = std::llround(vals[k]);
-      int64_t kept = 0;
-      for (int64_t u = 0; u < umis; ++u) kept += thin.uniform() < keep ? 1 : 0;
-      if (kept == 0) continue;
-      viewCols_.push_back(cols[k]);
-      viewVals_.push_back(static_cast<float>(kept));
-    }
+    n = thinCounts(cols, vals, n, thin,
+                   [&] { return std::min(1.0, f * std::exp(opt_.viewGeneSd * standardNormal(thin))); }, viewCols_,
+                   viewVals_);
     cols = viewCols_.data();
     vals = viewVals_.data();
-    n = static_cast<int64_t>(viewCols_.size());
   }
   // Expressed matched genes of the cell (columns are unique in a CSR row).
   eCols_.clear();
