@@ -18,6 +18,11 @@ Metrics (scIB-style, on the representation as it is):
     In the synthetic atlas every dataset's third batch is its diseased donors (uce synth:
     `disease` is set per batch), so the plain batch ASW also counts the disease signal against
     a model; this one measures the technical batch effect alone.
+  batch dispersion ratio: for each cell type present in >= 2 batches, the mean distance of each
+    batch's cells to their own batch's centroid, largest over smallest; mean over types. 1 =
+    every donor's cells equally spread. Session 13 found the trained models' batch-ASW deficit
+    here rather than in the batch centroids: a model that reads the cell's state spreads
+    shallow (or deep) donors' cells more, and batch ASW counts that against it.
 PCA baseline: counts normalised to 10,000 per cell, log1p, 50 components; both unscaled and
 z-scored genes (scanpy's two usual recipes) are computed and the better of the two reported.
 """
@@ -44,6 +49,22 @@ def batch_asw(x, types, batches):
         s = silhouette_samples(x[m], batches[m], metric="euclidean")
         scores.append(float(np.mean(1 - np.abs(s))))
     return float(np.mean(scores))
+
+
+def batch_dispersion_ratio(x, types, batches):
+    ratios = []
+    for t in np.unique(types):
+        m = types == t
+        spreads = []
+        for b in np.unique(batches[m]):
+            mb = m & (batches == b)
+            if mb.sum() < 5:
+                continue
+            xb = x[mb]
+            spreads.append(float(np.linalg.norm(xb - xb.mean(0), axis=1).mean()))
+        if len(spreads) >= 2 and min(spreads) > 0:
+            ratios.append(max(spreads) / min(spreads))
+    return float(np.mean(ratios)) if ratios else float("nan")
 
 
 def pca_reps(ad, keep):
@@ -82,7 +103,8 @@ def main():
         types = np.asarray(ad.obs["cell_type"].astype(str))[keep]
         batches = np.asarray(ad.obs["batch"].astype(str))[keep]
         entry = datasets.setdefault(name, {"cells": int(keep.sum())})
-        entry[label] = {"type_asw": type_asw(rep[keep], types), "batch_asw": batch_asw(rep[keep], types, batches)}
+        entry[label] = {"type_asw": type_asw(rep[keep], types), "batch_asw": batch_asw(rep[keep], types, batches),
+                        "batch_dispersion_ratio": batch_dispersion_ratio(rep[keep], types, batches)}
         groups = None
         if "disease" in ad.obs:
             groups = np.char.add(np.char.add(types.astype(str), "|"),
@@ -91,7 +113,8 @@ def main():
         if "pca" not in entry:
             best = None
             for k, r in pca_reps(ad, keep).items():
-                m = {"type_asw": type_asw(r, types), "batch_asw": batch_asw(r, types, batches), "recipe": k}
+                m = {"type_asw": type_asw(r, types), "batch_asw": batch_asw(r, types, batches),
+                     "batch_dispersion_ratio": batch_dispersion_ratio(r, types, batches), "recipe": k}
                 if groups is not None:
                     m["batch_asw_condition"] = batch_asw(r, groups, batches)
                 entry.setdefault("pca_variants", {})[k] = m
@@ -105,7 +128,8 @@ def main():
         for k, v in e.items():
             if isinstance(v, dict) and "type_asw" in v:
                 cond = f"   same condition {v['batch_asw_condition']:.3f}" if "batch_asw_condition" in v else ""
-                print(f"  {k:16s} cell-type ASW {v['type_asw']:+.3f}   batch ASW {v['batch_asw']:.3f}{cond}")
+                disp = f"   dispersion ratio {v['batch_dispersion_ratio']:.3f}" if "batch_dispersion_ratio" in v else ""
+                print(f"  {k:16s} cell-type ASW {v['type_asw']:+.3f}   batch ASW {v['batch_asw']:.3f}{cond}{disp}")
 
 
 if __name__ == "__main__":

@@ -45,12 +45,15 @@ const char* kUsage =
     "                 [--keep-checkpoints K (3)] [--init-model FILE] [--seed S (0)]\n"
     "                 [--device cpu|cuda] [--threads T] [--resume] [--quiet]\n"
     "                 [--nproc P (1)] [--no-dropout] [--activation-checkpointing]\n"
+    "                 [--grad-sync overlap|after (overlap)] [--grad-bucket-mb M (25)]\n"
     "The corpus is a CSV with columns path,species[,layer]; relative paths are relative to it.\n"
     "Writes OUT/metrics.jsonl, OUT/checkpoints/step-N/ and OUT/model.torch (release state-dict\n"
     "layout: `uce embed --model OUT/model.torch`). Ctrl-C writes a checkpoint; --resume continues.\n"
     "Data parallel: --nproc P starts P local ranks (Gloo on 127.0.0.1), each with --batch-size\n"
     "cells, so a step sees P x B cells; under torchrun or SLURM (RANK, WORLD_SIZE, MASTER_ADDR,\n"
-    "MASTER_PORT set) the process joins the launcher's group and --nproc is ignored.";
+    "MASTER_PORT set) the process joins the launcher's group and --nproc is ignored. Gradients are\n"
+    "averaged in buckets of --grad-bucket-mb while the backward pass runs (--grad-sync after: once\n"
+    "it is done; the same weights).";
 
 // Starts nproc copies of this program as local ranks 0..nproc-1 and waits for them. The first
 // rank to fail stops the others; returns the first non-zero exit status (0 when all succeed).
@@ -140,7 +143,7 @@ int runTrain(const Args& args) {
              "n-loss", "val-fraction", "val-cells", "validate-every", "checkpoint-every", "keep-checkpoints",
              "init-model", "seed", "device", "threads", "nproc", "negatives", "cell-gain",
              "downsample-to", "gene-scale-sd", "first-qk-gain", "encoder-lr-scale", "head-hidden",
-             "view-consistency", "view-depth-min", "view-gene-sd"});
+             "view-consistency", "view-depth-min", "view-gene-sd", "grad-sync", "grad-bucket-mb"});
   if (o.has("help")) {
     std::printf("%s\n", kUsage);
     return 0;
@@ -178,6 +181,16 @@ int runTrain(const Args& args) {
   t.viewConsistency = o.getDouble("view-consistency", t.viewConsistency);
   t.viewDepthMin = o.getDouble("view-depth-min", t.viewDepthMin);
   t.viewGeneSd = o.getDouble("view-gene-sd", t.viewGeneSd);
+  {
+    const std::string sync = o.get("grad-sync", "overlap");
+    if (sync != "overlap" && sync != "after")
+      throw Error(ErrorKind::InvalidArgument, "", "--grad-sync must be overlap or after (got '" + sync + "')");
+    t.overlapGradSync = sync == "overlap";
+    const double mb = o.getDouble("grad-bucket-mb", 25.0);
+    if (!(mb > 0) || !(mb <= 4096))
+      throw Error(ErrorKind::InvalidArgument, "", "--grad-bucket-mb must be a size in MB in (0, 4096]");
+    t.gradBucketBytes = std::max<int64_t>(1, static_cast<int64_t>(mb * 1024 * 1024));
+  }
   t.firstLayerQkGain = o.getDouble("first-qk-gain", t.firstLayerQkGain);
   t.encoderLrScale = o.getDouble("encoder-lr-scale", t.encoderLrScale);
   t.valFraction = o.getDouble("val-fraction", t.valFraction);

@@ -141,6 +141,55 @@ struct Distributed::Impl {
     o.reduceOp = c10d::ReduceOp::SUM;
     guarded("all-reduce", [&] { pg->allreduce(v, o)->wait(timeout); });
   }
+
+  // Overlapped averaging (attachOverlapped). Shared with the parameters' hooks, which may
+  // outlive this object: a hook that fires when nothing is armed does nothing.
+  struct Overlap;
+  std::shared_ptr<Overlap> overlap;
+};
+
+struct Distributed::Impl::Overlap {
+  struct Bucket {
+    std::vector<size_t> params;   // indices into `tracked`
+    std::vector<int64_t> offset;  // element offset of each in `flat`
+    int64_t numel = 0;
+    at::Tensor flat;
+    size_t pending = 0;           // parameters whose gradient has not arrived in this pass
+    c10::intrusive_ptr<c10d::Work> work;  // set once started
+  };
+  c10::intrusive_ptr<Collectives> pg;
+  std::vector<at::Tensor> tracked;
+  std::vector<std::pair<size_t, size_t>> where;  // per tracked parameter: (bucket, slot)
+  std::vector<uint8_t> arrived;                  // per tracked parameter, this pass
+  std::vector<Bucket> buckets;                   // in launch order
+  size_t nextBucket = 0;                         // buckets [0, nextBucket) have started
+  bool armed = false;
+  std::exception_ptr hookError;
+
+  void startReadyBuckets() {
+    while (nextBucket < buckets.size() && buckets[nextBucket].pending == 0) {
+      Bucket& b = buckets[nextBucket++];
+      std::vector<at::Tensor> v{b.flat};
+      c10d::AllreduceOptions o;
+      o.reduceOp = c10d::ReduceOp::SUM;
+      b.work = guarded("all-reduce", [&] { return pg->allreduce(v, o); });
+    }
+  }
+  // Copies parameter k's gradient (grad: the one autograd is about to accumulate, or undefined)
+  // plus what .grad() holds already into its bucket slot.
+  void stage(size_t k, const at::Tensor& grad) {
+    const auto [bi, slot] = where[k];
+    Bucket& b = buckets[bi];
+    const at::Tensor& p = tracked[k];
+    at::Tensor dst = b.flat.narrow(0, b.offset[slot], p.numel());
+    const at::Tensor& held = p.grad();
+    if (grad.defined() && held.defined()) dst.copy_((held + grad).reshape({-1}));
+    else if (grad.defined()) dst.copy_(grad.reshape({-1}));
+    else if (held.defined()) dst.copy_(held.reshape({-1}));
+    else dst.zero_();
+    arrived[k] = 1;
+    --b.pending;
+  }
 };
 
 Distributed::Distributed(const LaunchEnv& env, const std::string& device, std::chrono::milliseconds timeout)
@@ -257,6 +306,98 @@ void Distributed::averageGradients(std::vector<at::Tensor>& params, int64_t buck
       off += n;
     }
   }
+}
+
+void Distributed::attachOverlapped(const std::vector<at::Tensor>& params, int64_t bucketBytes) {
+  Impl& d = *d_;
+  if (d.world == 1) return;
+  if (d.overlap) fail(ErrorKind::InvalidArgument, "", "overlapped gradient averaging is already attached");
+  auto o = std::make_shared<Impl::Overlap>();
+  o->pg = d.pg;
+  o->tracked = params;
+  o->where.assign(params.size(), {0, 0});
+  o->arrived.assign(params.size(), 0);
+  // Reverse registration order: the last layers' gradients are computed first.
+  for (size_t r = params.size(); r-- > 0;) {
+    const at::Tensor& p = params[r];
+    Impl::Overlap::Bucket* b = o->buckets.empty() ? nullptr : &o->buckets.back();
+    const at::Tensor& first = b ? params[b->params.front()] : p;
+    const bool fits = b && first.device() == p.device() && first.scalar_type() == p.scalar_type() &&
+                      (b->numel + p.numel()) * static_cast<int64_t>(p.element_size()) <= bucketBytes;
+    if (!fits) {
+      o->buckets.emplace_back();
+      b = &o->buckets.back();
+    }
+    o->where[r] = {o->buckets.size() - 1, b->params.size()};
+    b->offset.push_back(b->numel);
+    b->params.push_back(r);
+    b->numel += p.numel();
+  }
+  for (auto& b : o->buckets)
+    b.flat = torch::zeros({b.numel}, params[b.params.front()].options().requires_grad(false));
+  for (size_t k = 0; k < params.size(); ++k) {
+    at::Tensor p = params[k];
+    p.register_hook([o, k](const at::Tensor& grad) {
+      if (!o->armed || o->arrived[k] || o->hookError) return;
+      try {
+        torch::NoGradGuard noGrad;
+        o->stage(k, grad);
+        o->startReadyBuckets();
+      } catch (...) {
+        o->hookError = std::current_exception();  // rethrown by finishOverlapped, not into autograd
+      }
+    });
+  }
+  d.overlap = std::move(o);
+}
+
+void Distributed::armOverlapped() {
+  Impl& d = *d_;
+  if (d.world == 1 || !d.overlap) return;
+  Impl::Overlap& o = *d.overlap;
+  if (o.armed) fail(ErrorKind::InvalidArgument, "", "overlapped gradient averaging armed twice without finishing");
+  for (auto& b : o.buckets) {
+    b.pending = b.params.size();
+    b.work.reset();
+  }
+  std::fill(o.arrived.begin(), o.arrived.end(), 0);
+  o.nextBucket = 0;
+  o.hookError = nullptr;
+  o.armed = true;
+}
+
+int Distributed::finishOverlapped(std::vector<at::Tensor>& params) {
+  Impl& d = *d_;
+  if (d.world == 1) return 0;
+  if (!d.overlap || !d.overlap->armed)
+    fail(ErrorKind::InvalidArgument, "", "overlapped gradient averaging finished without being armed");
+  Impl::Overlap& o = *d.overlap;
+  o.armed = false;
+  if (o.hookError) std::rethrow_exception(o.hookError);
+  if (params.size() != o.tracked.size())
+    fail(ErrorKind::InvalidArgument, "", "the parameter list changed after attachOverlapped");
+  torch::NoGradGuard noGrad;
+  const int startedInBackward = static_cast<int>(o.nextBucket);
+  for (size_t k = 0; k < o.tracked.size(); ++k)
+    if (!o.arrived[k]) o.stage(k, at::Tensor());  // not reached by autograd in this pass
+  o.startReadyBuckets();
+  const double scale = 1.0 / static_cast<double>(d.world);
+  for (auto& b : o.buckets) {
+    guarded("all-reduce", [&] { b.work->wait(d.timeout); });
+    b.work.reset();
+    b.flat.mul_(scale);
+    for (size_t s = 0; s < b.params.size(); ++s) {
+      at::Tensor& p = params[b.params[s]];
+      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+      at::Tensor g = p.grad();
+      g.copy_(b.flat.narrow(0, b.offset[s], g.numel()).view(g.sizes()));
+    }
+  }
+  return startedInBackward;
+}
+
+int Distributed::overlappedBuckets() const {
+  return d_->overlap ? static_cast<int>(d_->overlap->buckets.size()) : 0;
 }
 
 std::vector<double> Distributed::sum(const std::vector<double>& values) {

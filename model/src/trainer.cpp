@@ -177,6 +177,9 @@ std::string StepMetrics::json() const {
                   jsonNumber(gradNorm) + ",\"cells_per_s\":" + jsonNumber(cellsPerSecond) +
                   ",\"tokens_per_s\":" + jsonNumber(tokensPerSecond);
   if (viewCosine > -2) s += ",\"view_cosine\":" + jsonNumber(viewCosine) + ",\"view_nce\":" + jsonNumber(viewNce);
+  if (syncBucketsInBackward >= 0)
+    s += ",\"sync_buckets_in_backward\":" + std::to_string(syncBucketsInBackward) +
+         ",\"sync_buckets\":" + std::to_string(syncBuckets);
   if (validated) s += ",\"val_loss\":" + jsonNumber(valLoss) + ",\"val_auroc\":" + jsonNumber(valAuroc);
   return s + "}";
 }
@@ -447,6 +450,7 @@ struct Trainer::Impl {
     double lossSum = 0, cosSum = 0, nceSum = 0;
     int64_t cellsSeen = 0, tokensSeen = 0;
     const bool views = opt.viewConsistency > 0;
+    const bool overlap = opt.dist && world > 1 && opt.overlapGradSync;
     net->train(opt.dropout);
     std::vector<CellCounts> cells(static_cast<size_t>(opt.batchSize));
     CellCounts other;
@@ -490,12 +494,16 @@ struct Trainer::Impl {
           loss = loss + opt.viewConsistency * nce;
         }
       }
+      // The last micro-batch's backward pass averages the gradients as it goes (overlap).
+      if (overlap && a == opt.gradAccum - 1) opt.dist->armOverlapped();
       (loss / opt.gradAccum).backward();
       cellsSeen += static_cast<int64_t>(cellsHere);
       tokensSeen += b.realTokens;
     }
+    int bucketsInBackward = -1;
     if (opt.dist && world > 1) {
-      opt.dist->averageGradients(params);
+      if (overlap) bucketsInBackward = opt.dist->finishOverlapped(params);
+      else opt.dist->averageGradients(params, opt.gradBucketBytes);
       const auto s = opt.dist->sum(
           {lossSum, static_cast<double>(cellsSeen), static_cast<double>(tokensSeen), cosSum, nceSum});
       lossSum = s[0] / world;  // each rank's loss is a mean over its slice: the global mean
@@ -523,6 +531,10 @@ struct Trainer::Impl {
     m.gradNorm = norm;
     m.cellsPerSecond = static_cast<double>(cellsSeen) / secs;
     m.tokensPerSecond = static_cast<double>(tokensSeen) / secs;
+    if (overlap) {
+      m.syncBucketsInBackward = bucketsInBackward;
+      m.syncBuckets = opt.dist->overlappedBuckets();
+    }
     if (views) {
       m.viewCosine = cosSum / opt.gradAccum;
       m.viewNce = nceSum / opt.gradAccum;
@@ -710,6 +722,7 @@ Trainer::Trainer(const TrainOptions& options) : d_(std::make_unique<Impl>()) {
   d.sampleOpt.geneScaleSd = o.geneScaleSd;
   d.sampleOpt.viewDepthMin = o.viewDepthMin;
   d.sampleOpt.viewGeneSd = o.viewGeneSd;
+  if (o.gradBucketBytes < 1) fail(ErrorKind::InvalidArgument, "", "--grad-bucket-mb must be a positive size");
   if (!(o.cellGain > 0) || !std::isfinite(o.cellGain))
     fail(ErrorKind::InvalidArgument, "", "--cell-gain must be a positive number");
   if (!(o.firstLayerQkGain > 0) || !std::isfinite(o.firstLayerQkGain))
@@ -832,6 +845,7 @@ Trainer::Trainer(const TrainOptions& options) : d_(std::make_unique<Impl>()) {
   d.params = body;
   d.params.insert(d.params.end(), head.begin(), head.end());
   if (d.world > 1) d.opt.dist->broadcast(d.params);  // every rank starts from rank 0's weights
+  if (d.world > 1 && o.overlapGradSync) d.opt.dist->attachOverlapped(d.params, o.gradBucketBytes);
   const auto adamw = torch::optim::AdamWOptions(o.lr).betas({o.beta1, o.beta2}).weight_decay(o.weightDecay);
   if (o.encoderLrScale != 1.0 && !head.empty()) {
     std::vector<torch::optim::OptimizerParamGroup> groups;

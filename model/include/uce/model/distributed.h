@@ -54,6 +54,23 @@ class Distributed {
   // into buckets of at most bucketBytes (by dtype and device), all-reduced, and copied back.
   // A parameter without a gradient contributes zeros (every rank must see the same layout).
   void averageGradients(std::vector<at::Tensor>& params, int64_t bucketBytes = 25 << 20);
+  // Gradient averaging overlapped with the backward pass, as PyTorch's DDP does it.
+  // attachOverlapped registers a hook on every parameter and lays the parameters out in buckets
+  // of at most bucketBytes (same device and dtype), in reverse order, the order autograd
+  // produces their gradients. After armOverlapped(), the next backward pass copies each
+  // parameter's gradient (plus what .grad() already holds from earlier micro-batches) into its
+  // bucket as soon as autograd computes it, and starts an asynchronous all-reduce of a bucket
+  // as soon as all its parameters are in, while autograd goes on with the earlier layers.
+  // Buckets start strictly in order, so every rank issues the same collectives in the same
+  // order. finishOverlapped() then starts any bucket still waiting (parameters autograd did not
+  // reach contribute what .grad() holds, or zeros), waits for all, and writes the mean over the
+  // ranks into each .grad(): the same values as averageGradients. Returns how many buckets had
+  // started before the backward pass ended (the overlap achieved). The parameter list must be
+  // the same (same tensors, same order) at attach and finish.
+  void attachOverlapped(const std::vector<at::Tensor>& params, int64_t bucketBytes = 25 << 20);
+  void armOverlapped();
+  int finishOverlapped(std::vector<at::Tensor>& params);
+  int overlappedBuckets() const;  // buckets laid out by attachOverlapped (0 before)
   // Sums a few doubles over the ranks (metrics, stop votes).
   std::vector<double> sum(const std::vector<double>& values);
   void barrier();

@@ -209,6 +209,11 @@ struct TrainOptions {
   // worldSize x batchSize consecutive stream cells, gradients are averaged over the ranks, and
   // only rank 0 writes metrics, checkpoints and the model. Null = one process.
   Distributed* dist = nullptr;
+  // With data parallelism: average the gradients in buckets of this size while the backward
+  // pass is still running (Distributed::attachOverlapped, as PyTorch's DDP does), or, false,
+  // all at once after it (Distributed::averageGradients). Both give the same values.
+  bool overlapGradSync = true;
+  int64_t gradBucketBytes = 25 << 20;
 };
 
 struct StepMetrics {
@@ -218,6 +223,10 @@ struct StepMetrics {
   double cellsPerSecond = 0, tokensPerSecond = 0;
   double viewCosine = -2;        // mean cosine of the two views' embeddings (-2 = no views)
   double viewNce = 0;            // the view-consistency InfoNCE loss (TrainOptions::viewConsistency)
+  // Data parallel, overlapped: gradient buckets whose all-reduce started during the backward
+  // pass, of all buckets (-1 = not overlapped). The first number near the second means the
+  // communication ran beside the backward pass.
+  int syncBucketsInBackward = -1, syncBuckets = 0;
   bool validated = false;
   double valLoss = 0, valAuroc = 0;
   std::string json() const;      // one metrics.jsonl line (no newline)
