@@ -23,6 +23,10 @@ Metrics (scIB-style, on the representation as it is):
     every donor's cells equally spread. Session 13 found the trained models' batch-ASW deficit
     here rather than in the batch centroids: a model that reads the cell's state spreads
     shallow (or deep) donors' cells more, and batch ASW counts that against it.
+  batch classifier margin (when obs has "disease"): within each (cell type, disease) group of
+    >= 30 cells from >= 2 batches, the 5-fold cross-validated accuracy of a logistic regression
+    (standardised inputs, C 0.1) predicting the batch, minus the majority-batch share; mean over
+    groups. 0 = the donor cannot be told from the embedding.
 PCA baseline: counts normalised to 10,000 per cell, log1p, 50 components; both unscaled and
 z-scored genes (scanpy's two usual recipes) are computed and the better of the two reported.
 """
@@ -65,6 +69,23 @@ def batch_dispersion_ratio(x, types, batches):
         if len(spreads) >= 2 and min(spreads) > 0:
             ratios.append(max(spreads) / min(spreads))
     return float(np.mean(ratios)) if ratios else float("nan")
+
+
+def batch_classifier_margin(x, groups, batches):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    margins = []
+    for g in np.unique(groups):
+        m = groups == g
+        labels, counts = np.unique(batches[m], return_counts=True)
+        if m.sum() < 30 or len(labels) < 2 or counts.min() < 5:
+            continue
+        clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
+        acc = cross_val_score(clf, x[m], batches[m], cv=5).mean()
+        margins.append(float(acc - counts.max() / m.sum()))
+    return float(np.mean(margins)) if margins else float("nan")
 
 
 def pca_reps(ad, keep):
@@ -110,6 +131,7 @@ def main():
             groups = np.char.add(np.char.add(types.astype(str), "|"),
                                  np.asarray(ad.obs["disease"].astype(str))[keep].astype(str))
             entry[label]["batch_asw_condition"] = batch_asw(rep[keep], groups, batches)
+            entry[label]["batch_classifier_margin"] = batch_classifier_margin(rep[keep], groups, batches)
         if "pca" not in entry:
             best = None
             for k, r in pca_reps(ad, keep).items():
@@ -117,6 +139,7 @@ def main():
                      "batch_dispersion_ratio": batch_dispersion_ratio(r, types, batches), "recipe": k}
                 if groups is not None:
                     m["batch_asw_condition"] = batch_asw(r, groups, batches)
+                    m["batch_classifier_margin"] = batch_classifier_margin(r, groups, batches)
                 entry.setdefault("pca_variants", {})[k] = m
                 if best is None or m["type_asw"] > best["type_asw"]:
                     best = m
@@ -129,7 +152,8 @@ def main():
             if isinstance(v, dict) and "type_asw" in v:
                 cond = f"   same condition {v['batch_asw_condition']:.3f}" if "batch_asw_condition" in v else ""
                 disp = f"   dispersion ratio {v['batch_dispersion_ratio']:.3f}" if "batch_dispersion_ratio" in v else ""
-                print(f"  {k:16s} cell-type ASW {v['type_asw']:+.3f}   batch ASW {v['batch_asw']:.3f}{cond}{disp}")
+                clf = f"   batch classifier margin {v['batch_classifier_margin']:+.3f}" if "batch_classifier_margin" in v else ""
+                print(f"  {k:16s} cell-type ASW {v['type_asw']:+.3f}   batch ASW {v['batch_asw']:.3f}{cond}{disp}{clf}")
 
 
 if __name__ == "__main__":
