@@ -146,7 +146,7 @@ QStringList TrainRequest::arguments(const QString& corpusCsv, bool resume) const
     << "--val-fraction" << num(valFraction) << "--val-cells" << QString::number(valCells) << "--validate-every"
     << QString::number(validateEvery) << "--checkpoint-every" << QString::number(checkpointEvery)
     << "--keep-checkpoints" << QString::number(keepCheckpoints) << "--seed" << QString::number(seed) << "--device"
-    << device << "--nproc" << QString::number(nproc);
+    << device << "--nproc" << QString::number(nproc) << "--grad-bucket-mb" << num(gradBucketMb);
   if (downsampleTo > 0) a << "--downsample-to" << QString::number(downsampleTo);
   if (viewConsistency > 0) a << "--view-consistency" << num(viewConsistency);
   a << "--view-depth-min" << num(viewDepthMin) << "--view-gene-sd" << num(viewGeneSd);
@@ -453,9 +453,13 @@ QWidget* TrainingPanel::buildForm() {
   if (uce::model::cudaAvailable()) device_->addItem("cuda");
   nproc_ = spin(dev, "nproc", 1, 256, 1);
   nproc_->setToolTip(tr("Local data-parallel processes (one per GPU on CUDA); each takes a full batch."));
+  gradBucketMb_ = dspin(dev, "gradBucketMb", 0.01, 4096, 25, 2, 5);
+  gradBucketMb_->setToolTip(tr("With several processes, gradients are averaged in buckets of this size while the "
+                               "backward pass is still running; larger buckets mean fewer, longer messages."));
   threads_ = spin(dev, "threads", 0, 1024, 0, tr("share the cores"));
   df->addRow(tr("Device"), device_);
   df->addRow(tr("Processes / GPUs"), nproc_);
+  df->addRow(tr("Gradient buckets (MB)"), gradBucketMb_);
   df->addRow(tr("CPU threads per process"), threads_);
   v->addWidget(dev);
   v->addStretch(1);
@@ -590,6 +594,7 @@ TrainRequest TrainingPanel::request() const {
   r.seed = seed_->value();
   r.device = device_->currentText();
   r.nproc = nproc_->value();
+  r.gradBucketMb = gradBucketMb_->value();
   r.threads = threads_->value();
   return r;
 }
@@ -632,6 +637,7 @@ void TrainingPanel::setRequest(const TrainRequest& r) {
   seed_->setValue(r.seed);
   device_->setCurrentIndex(std::max(0, device_->findText(r.device)));
   nproc_->setValue(r.nproc);
+  gradBucketMb_->setValue(r.gradBucketMb);
   threads_->setValue(r.threads);
   reloadOutputFolder();
 }
@@ -1106,6 +1112,7 @@ void TrainingPanel::saveSettings() const {
   s.setValue("seed", r.seed);
   s.setValue("device", r.device);
   s.setValue("nproc", r.nproc);
+  s.setValue("gradBucketMb", r.gradBucketMb);
   s.setValue("threads", r.threads);
   s.endGroup();
   s.sync();
@@ -1160,6 +1167,7 @@ void TrainingPanel::loadSettings() {
   seed_->setValue(s.value("seed", d.seed).toInt());
   device_->setCurrentIndex(std::max(0, device_->findText(s.value("device", d.device).toString())));
   nproc_->setValue(s.value("nproc", d.nproc).toInt());
+  gradBucketMb_->setValue(s.value("gradBucketMb", d.gradBucketMb).toDouble());
   threads_->setValue(s.value("threads", d.threads).toInt());
   s.endGroup();
 }

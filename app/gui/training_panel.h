@@ -82,6 +82,7 @@ struct TrainRequest {
   // Where
   QString device = "cpu";  // cpu | cuda
   int nproc = 1;           // local data-parallel processes (GPUs on CUDA)
+  double gradBucketMb = 25;  // data parallel: gradient all-reduce bucket size (--grad-bucket-mb)
   int threads = 0;         // CPU threads per process; 0 = the trainer shares the cores
 
   // `uce train` arguments (without the program) for a corpus CSV written to corpusCsv.
@@ -225,6 +226,7 @@ class TrainingPanel : public QWidget {
   QSpinBox* seed_ = nullptr;
   QComboBox* device_ = nullptr;
   QSpinBox* nproc_ = nullptr;
+  QDoubleSpinBox* gradBucketMb_ = nullptr;
   QSpinBox* threads_ = nullptr;
 
   // Run view.

@@ -293,6 +293,7 @@ class TestTrainingPanel : public QObject {
     changed.downsampleTo = 1500;
     changed.viewConsistency = 0.1;
     changed.headHidden = "64, 32,16";
+    changed.gradBucketMb = 2.5;
     panel_->setRequest(changed);
     const TrainRequest before = panel_->request();
     const QStringList args = before.arguments("c.csv", false);
@@ -301,6 +302,7 @@ class TestTrainingPanel : public QObject {
     QCOMPARE(args[args.indexOf("--downsample-to") + 1], QString("1500"));
     QCOMPARE(args[args.indexOf("--view-consistency") + 1], QString("0.1"));
     QCOMPARE(args[args.indexOf("--head-hidden") + 1], QString("64,32,16"));
+    QCOMPARE(args[args.indexOf("--grad-bucket-mb") + 1], QString("2.5"));
     panel_.reset();  // saves
     TrainingPanel again(settings_.get());
     const TrainRequest after = again.request();
