@@ -311,7 +311,9 @@ void Distributed::averageGradients(std::vector<at::Tensor>& params, int64_t buck
 void Distributed::attachOverlapped(const std::vector<at::Tensor>& params, int64_t bucketBytes) {
   Impl& d = *d_;
   if (d.world == 1) return;
-  if (d.overlap) fail(ErrorKind::InvalidArgument, "", "overlapped gradient averaging is already attached");
+  // A new attachment (e.g. a second Trainer on this group) replaces the old one; the old
+  // parameters' hooks keep their own state, never armed again, and do nothing.
+  if (d.overlap) d.overlap->armed = false;
   auto o = std::make_shared<Impl::Overlap>();
   o->pg = d.pg;
   o->tracked = params;

@@ -66,7 +66,8 @@ class Distributed {
   // reach contribute what .grad() holds, or zeros), waits for all, and writes the mean over the
   // ranks into each .grad(): the same values as averageGradients. Returns how many buckets had
   // started before the backward pass ended (the overlap achieved). The parameter list must be
-  // the same (same tensors, same order) at attach and finish.
+  // the same (same tensors, same order) at attach and finish; attaching again replaces the
+  // earlier attachment.
   void attachOverlapped(const std::vector<at::Tensor>& params, int64_t bucketBytes = 25 << 20);
   void armOverlapped();
   int finishOverlapped(std::vector<at::Tensor>& params);
