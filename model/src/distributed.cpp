@@ -183,7 +183,7 @@ struct Distributed::Impl::Overlap {
     const at::Tensor& p = tracked[k];
     at::Tensor dst = b.flat.narrow(0, b.offset[slot], p.numel());
     const at::Tensor& held = p.grad();
-    if (grad.defined() && held.defined()) dst.copy_((held + grad).reshape({-1}));
+    if (grad.defined() && held.defined()) dst.copy_(held.reshape({-1})).add_(grad.reshape({-1}));
     else if (grad.defined()) dst.copy_(grad.reshape({-1}));
     else if (held.defined()) dst.copy_(held.reshape({-1}));
     else dst.zero_();
