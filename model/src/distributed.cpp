@@ -411,6 +411,22 @@ std::vector<double> Distributed::sum(const std::vector<double>& values) {
   return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
 }
 
+void Distributed::maxBytes(std::vector<uint8_t>& values) {
+  if (d_->world == 1 || values.empty()) return;
+  constexpr size_t kSlice = size_t{64} << 20;  // bounded staging memory for large corpora
+  for (size_t off = 0; off < values.size(); off += kSlice) {
+    const auto n = static_cast<int64_t>(std::min(kSlice, values.size() - off));
+    at::Tensor t = torch::from_blob(values.data() + off, {n}, torch::kUInt8).clone();
+    if (d_->backend == "nccl") t = t.to(d_->cuda);
+    std::vector<at::Tensor> v{t};
+    c10d::AllreduceOptions o;
+    o.reduceOp = c10d::ReduceOp::MAX;
+    guarded("all-reduce", [&] { d_->pg->allreduce(v, o)->wait(d_->timeout); });
+    t = t.cpu().contiguous();
+    std::memcpy(values.data() + off, t.data_ptr<uint8_t>(), static_cast<size_t>(n));
+  }
+}
+
 void Distributed::barrier() {
   if (d_->world == 1) return;
   guarded("barrier", [&] { d_->pg->barrier()->wait(d_->timeout); });

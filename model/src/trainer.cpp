@@ -96,6 +96,9 @@ struct CellCounts {
 // Where the stream stands: the epoch, the shuffle group in it and the cell in the group.
 struct StreamPosition {
   int64_t epoch = 0, group = 0, index = 0;
+  // Training cells (usable, not validation) of the whole stream before this position, over all
+  // epochs: with data-parallel ranks, which rank a cell belongs to (Trainer::Impl::mine).
+  int64_t taken = 0;
 };
 
 // An integer of a checkpoint's state.txt; a damaged file is reported, not crashed on.
@@ -175,7 +178,7 @@ std::string StepMetrics::json() const {
   std::string s = "{\"step\":" + std::to_string(step) + ",\"epoch\":" + std::to_string(epoch) +
                   ",\"loss\":" + jsonNumber(loss) + ",\"lr\":" + jsonNumber(lr) + ",\"grad_norm\":" +
                   jsonNumber(gradNorm) + ",\"cells_per_s\":" + jsonNumber(cellsPerSecond) +
-                  ",\"tokens_per_s\":" + jsonNumber(tokensPerSecond);
+                  ",\"tokens_per_s\":" + jsonNumber(tokensPerSecond) + ",\"rows_read\":" + std::to_string(rowsRead);
   if (viewCosine > -2) s += ",\"view_cosine\":" + jsonNumber(viewCosine) + ",\"view_nce\":" + jsonNumber(viewNce);
   if (syncBucketsInBackward >= 0)
     s += ",\"sync_buckets_in_backward\":" + std::to_string(syncBucketsInBackward) +
@@ -205,7 +208,11 @@ struct Trainer::Impl {
   std::vector<Block> epochBlocks;  // blocks of pos.epoch in shuffled order
   int64_t epochLoaded = -1, groupLoaded = -1;
   std::vector<std::pair<int, int64_t>> groupCells;  // (file, row) in shuffled order
-  std::map<std::pair<int, int64_t>, CsrBlock> groupData;  // (file, row0) -> rows
+  std::map<std::pair<int, int64_t>, CsrBlock> groupData;  // (file, row0) -> rows row0.. (disjoint runs)
+  // With data-parallel ranks: per file and row, whether the cell passes the filters (usable()),
+  // worked out once at the start, each rank for its share of the rows (shareUsability).
+  std::vector<std::vector<uint8_t>> usableRows;
+  int64_t rowsRead = 0;  // corpus rows read for the training stream since the last step's metrics
   std::vector<TrainingSample> valSamples;
   std::vector<std::vector<std::unique_ptr<TrainingSampleBuilder>>> builders;  // [thread][file]
   SampleOptions sampleOpt;
@@ -255,11 +262,14 @@ struct Trainer::Impl {
       }
       if (opt.minCellsPerGene > 0 || opt.negatives == "frequency") {
         std::vector<int64_t> seen(static_cast<size_t>(mi.cols), 0);
-        RowStream rs(*f.ds, f.countsKey, 4096);
-        CsrBlock b;
-        while (rs.next(b))
+        passOverOwnChunks(f, [&](const CsrBlock& b, int64_t, int64_t) {
           for (size_t k = 0; k < b.indices.size(); ++k)
             if (b.values[k] > 0) ++seen[static_cast<size_t>(b.indices[k])];
+        });
+        if (world > 1) {  // each rank counted its share of the rows
+          const std::vector<double> all = opt.dist->sum(std::vector<double>(seen.begin(), seen.end()));
+          for (size_t c = 0; c < seen.size(); ++c) seen[c] = std::llround(all[c]);
+        }
         for (size_t c = 0; c < seen.size(); ++c)  // genes seen in too few cells of this file are ignored
           if (seen[c] < opt.minCellsPerGene) f.table.token[c] = -1;
         f.detection.resize(seen.size());
@@ -291,6 +301,68 @@ struct Trainer::Impl {
     return expressed >= std::max(2, opt.minGenesPerCell);
   }
 
+  // Rows [r0, r0 + n) of every file, in chunks of kPassRows, the chunks dealt to the ranks in
+  // turn: each rank reads its own share of the corpus in the passes over whole files.
+  static constexpr int64_t kPassRows = 4096;
+  template <class F>
+  void passOverOwnChunks(const CorpusFile& f, F&& onChunk) const {
+    CsrBlock b;
+    int64_t k = 0;
+    for (int64_t r0 = 0; r0 < f.cells; r0 += kPassRows, ++k) {
+      if (k % world != rank) continue;
+      const int64_t n = std::min(kPassRows, f.cells - r0);
+      f.ds->readRowsInto(f.countsKey, r0, n, b);
+      onChunk(b, r0, n);
+    }
+  }
+
+  // Data parallel: each rank applies the cell filter to its share of the rows, and the ranks
+  // exchange the flags, so that every rank knows the whole stream's training cells without
+  // reading them and reads from disk only the rows of the cells it trains on (loadGroup).
+  void shareUsability() {
+    int64_t training = 0;
+    usableRows.assign(files.size(), {});
+    for (size_t fi = 0; fi < files.size(); ++fi) {
+      const CorpusFile& f = files[fi];
+      std::vector<uint8_t>& flags = usableRows[fi];
+      flags.assign(static_cast<size_t>(f.cells), 0);
+      passOverOwnChunks(f, [&](const CsrBlock& b, int64_t r0, int64_t n) {
+        for (int64_t l = 0; l < n; ++l) flags[static_cast<size_t>(r0 + l)] = usable(f, b, l) ? 1 : 0;
+      });
+      opt.dist->maxBytes(flags);
+      for (int64_t r = 0; r < f.cells; ++r)
+        training += flags[static_cast<size_t>(r)] && !isValidation(static_cast<int>(fi), r);
+    }
+    if (training == 0) failNoTrainingCell();
+  }
+
+  [[noreturn]] void failNoTrainingCell() const {
+    fail(ErrorKind::InvalidArgument, opt.corpus, "no cell of the corpus passes the filters (>= " +
+                                                     std::to_string(opt.minGenesPerCell) + " expressed matched genes) "
+                                                     "outside the validation split");
+  }
+
+  // Data parallel: the stream's training cells in runs of batchSize, dealt to the ranks in turn
+  // (run k to rank k mod world). The ranks' micro-batches together are then, step by step, what
+  // one rank with a world-times larger batch takes, in the same order; a rank that refills a
+  // micro-batch (a cell whose sample could not be built) takes the next cells of its own runs.
+  bool mine(int64_t taken) const { return (taken / opt.batchSize) % world == rank; }
+
+  bool trainingCell(int file, int64_t row) const {
+    return usableRows[static_cast<size_t>(file)][static_cast<size_t>(row)] && !isValidation(file, row);
+  }
+
+  // The data of a cell of the loaded group (nullptr: not read).
+  const CsrBlock* rowData(int file, int64_t row, int64_t& local) const {
+    auto it = groupData.upper_bound({file, row});
+    if (it == groupData.begin()) return nullptr;
+    --it;
+    if (it->first.first != file || row >= it->first.second + static_cast<int64_t>(it->second.indptr.size()) - 1)
+      return nullptr;
+    local = row - it->first.second;
+    return &it->second;
+  }
+
   void loadGroup(int64_t epoch, int64_t group) {
     if (epochLoaded != epoch) {
       epochBlocks = blocks;
@@ -304,21 +376,45 @@ struct Trainer::Impl {
     const size_t b1 = std::min(epochBlocks.size(), b0 + static_cast<size_t>(opt.shuffleBlocks));
     for (size_t b = b0; b < b1; ++b) {
       const Block& blk = epochBlocks[b];
-      const CorpusFile& f = files[static_cast<size_t>(blk.file)];
-      groupData[{blk.file, blk.row0}] = f.ds->readRows(f.countsKey, blk.row0, blk.n);
+      if (world == 1) {
+        const CorpusFile& f = files[static_cast<size_t>(blk.file)];
+        groupData[{blk.file, blk.row0}] = f.ds->readRows(f.countsKey, blk.row0, blk.n);
+        rowsRead += blk.n;
+      }
       for (int64_t r = blk.row0; r < blk.row0 + blk.n; ++r) groupCells.emplace_back(blk.file, r);
     }
     CellRng rng(opt.seed ^ kGroupSalt, static_cast<uint64_t>(epoch) * 0x100000000ull + static_cast<uint64_t>(group));
     for (size_t i = groupCells.size(); i > 1; --i) std::swap(groupCells[i - 1], groupCells[rng.below(i)]);
     groupLoaded = group;
+    if (world > 1) {
+      // This rank's cells from the position on: their rows are read, consecutive rows at once.
+      std::vector<std::pair<int, int64_t>> wanted;
+      int64_t taken = pos.taken;
+      for (size_t i = static_cast<size_t>(std::max<int64_t>(0, pos.index)); i < groupCells.size(); ++i) {
+        const auto [file, row] = groupCells[i];
+        if (trainingCell(file, row) && mine(taken++)) wanted.emplace_back(file, row);
+      }
+      std::sort(wanted.begin(), wanted.end());
+      for (size_t i = 0; i < wanted.size();) {
+        size_t j = i + 1;
+        while (j < wanted.size() && wanted[j].first == wanted[i].first &&
+               wanted[j].second == wanted[j - 1].second + 1)
+          ++j;
+        const CorpusFile& f = files[static_cast<size_t>(wanted[i].first)];
+        const auto n = static_cast<int64_t>(j - i);
+        groupData[wanted[i]] = f.ds->readRows(f.countsKey, wanted[i].second, n);
+        rowsRead += n;
+        i = j;
+      }
+    }
   }
 
   int64_t groupsPerEpoch() const {
     return (static_cast<int64_t>(blocks.size()) + opt.shuffleBlocks - 1) / opt.shuffleBlocks;
   }
 
-  // Next training cell of the endless shuffled stream (validation and filtered cells skipped).
-  // A data-parallel rank would take every worldSize-th cell here.
+  // Next training cell of the endless shuffled stream (validation and filtered cells skipped);
+  // with data-parallel ranks, the next of this rank's cells (mine()).
   void nextCell(CellCounts& out) {
     int64_t scanned = 0;
     while (true) {
@@ -332,16 +428,20 @@ struct Trainer::Impl {
         continue;
       }
       const auto [file, row] = groupCells[static_cast<size_t>(pos.index++)];
-      if (++scanned > 2 * static_cast<int64_t>(blocks.size()) * opt.blockRows + 2)
-        fail(ErrorKind::InvalidArgument, opt.corpus, "no cell of the corpus passes the filters (>= " +
-                                                         std::to_string(opt.minGenesPerCell) + " expressed matched genes) "
-                                                         "outside the validation split");
-      if (isValidation(file, row)) continue;
-      const CorpusFile& f = files[static_cast<size_t>(file)];
-      const int64_t row0 = row / opt.blockRows * opt.blockRows;
-      const CsrBlock& b = groupData.at({file, row0});
-      const int64_t local = row - row0;
-      if (!usable(f, b, local)) continue;
+      int64_t local = 0;
+      const CsrBlock* data = nullptr;
+      if (world > 1) {  // every rank has a training cell eventually (shareUsability checked one exists)
+        if (!trainingCell(file, row) || !mine(pos.taken++)) continue;
+        data = rowData(file, row, local);
+        if (!data) fail(ErrorKind::Io, opt.corpus, "internal: the row of a cell of this rank was not read");
+      } else {
+        if (++scanned > 2 * static_cast<int64_t>(blocks.size()) * opt.blockRows + 2) failNoTrainingCell();
+        if (isValidation(file, row)) continue;
+        data = rowData(file, row, local);
+        if (!usable(files[static_cast<size_t>(file)], *data, local)) continue;
+        ++pos.taken;
+      }
+      const CsrBlock& b = *data;
       out.file = file;
       out.row = row;
       out.stream = sampleStream(static_cast<uint64_t>(pos.epoch), static_cast<uint64_t>(file), static_cast<uint64_t>(row));
@@ -453,19 +553,13 @@ struct Trainer::Impl {
     const bool overlap = opt.dist && world > 1 && opt.overlapGradSync;
     net->train(opt.dropout);
     std::vector<CellCounts> cells(static_cast<size_t>(opt.batchSize));
-    CellCounts other;
     for (int a = 0; a < opt.gradAccum; ++a) {
       std::vector<TrainingSample> samples, second;
       while (samples.size() < static_cast<size_t>(opt.batchSize)) {
         const size_t need = static_cast<size_t>(opt.batchSize) - samples.size();
         cells.resize(need);
-        // The global micro-batch is world x need consecutive stream cells; this rank's slice is
-        // [rank * need, (rank + 1) * need), so the ranks together see what one rank with a
-        // world-times larger batch would, in the same order.
-        for (size_t g = 0; g < need * static_cast<size_t>(world); ++g) {
-          if (g / need == static_cast<size_t>(rank)) nextCell(cells[g % need]);
-          else nextCell(other);
-        }
+        // With data-parallel ranks, nextCell yields this rank's cells only (mine()).
+        for (size_t g = 0; g < need; ++g) nextCell(cells[g]);
         auto got = tokenize(cells, views);
         const size_t n = views ? got.size() / 2 : got.size();
         for (size_t i = 0; i < n; ++i) samples.push_back(std::move(got[i]));
@@ -504,13 +598,14 @@ struct Trainer::Impl {
     if (opt.dist && world > 1) {
       if (overlap) bucketsInBackward = opt.dist->finishOverlapped(params);
       else opt.dist->averageGradients(params, opt.gradBucketBytes);
-      const auto s = opt.dist->sum(
-          {lossSum, static_cast<double>(cellsSeen), static_cast<double>(tokensSeen), cosSum, nceSum});
+      const auto s = opt.dist->sum({lossSum, static_cast<double>(cellsSeen), static_cast<double>(tokensSeen), cosSum,
+                                    nceSum, static_cast<double>(rowsRead)});
       lossSum = s[0] / world;  // each rank's loss is a mean over its slice: the global mean
       cellsSeen = static_cast<int64_t>(s[1]);
       tokensSeen = static_cast<int64_t>(s[2]);
       cosSum = s[3] / world;
       nceSum = s[4] / world;
+      rowsRead = static_cast<int64_t>(s[5]);
     }
     if (gradHook) gradHook(params);
     const double norm =
@@ -531,6 +626,8 @@ struct Trainer::Impl {
     m.gradNorm = norm;
     m.cellsPerSecond = static_cast<double>(cellsSeen) / secs;
     m.tokensPerSecond = static_cast<double>(tokensSeen) / secs;
+    m.rowsRead = rowsRead;
+    rowsRead = 0;
     if (overlap) {
       m.syncBucketsInBackward = bucketsInBackward;
       m.syncBuckets = opt.dist->overlappedBuckets();
@@ -643,6 +740,18 @@ struct Trainer::Impl {
   }
 
   std::string writeCheckpoint() {
+    // Each rank's stream position (a rank that refilled a micro-batch is further on): rank 0
+    // gathers them. Every rank calls this at the same steps.
+    std::vector<double> positions;
+    if (world > 1) {
+      positions.assign(static_cast<size_t>(4 * world), 0.0);
+      const auto at = static_cast<size_t>(4 * rank);
+      positions[at] = static_cast<double>(pos.epoch);
+      positions[at + 1] = static_cast<double>(pos.group);
+      positions[at + 2] = static_cast<double>(pos.index);
+      positions[at + 3] = static_cast<double>(pos.taken);
+      positions = opt.dist->sum(positions);
+    }
     if (!writer()) return "";  // rank 0 holds the same weights and writes for all
     char name[32];
     std::snprintf(name, sizeof name, "step-%07lld", static_cast<long long>(stepsDone));
@@ -668,8 +777,14 @@ struct Trainer::Impl {
       torch::save(rngState, (tmp / "rng.pt").string());
       std::ostringstream st;
       st << "step " << stepsDone << "\nepoch " << pos.epoch << "\ngroup " << pos.group << "\nindex " << pos.index
-         << "\nnhead " << net->config().nHead << "\n"
-         << runSignature();
+         << "\nnhead " << net->config().nHead << "\n";
+      for (int r = 0; r < world && world > 1; ++r) {
+        const auto at = static_cast<size_t>(4 * r);
+        st << "rank" << r << "_epoch " << std::llround(positions[at]) << "\nrank" << r << "_group "
+           << std::llround(positions[at + 1]) << "\nrank" << r << "_index " << std::llround(positions[at + 2])
+           << "\nrank" << r << "_taken " << std::llround(positions[at + 3]) << "\n";
+      }
+      st << runSignature();
       writeFileAtomic((tmp / "state.txt").string(), st.str());
       fs::remove_all(dst);
       fs::rename(tmp, dst);
@@ -772,9 +887,10 @@ Trainer::Trainer(const TrainOptions& options) : d_(std::make_unique<Impl>()) {
   if (!assets.hasTokenTable())
     fail(ErrorKind::Io, o.assetsDir, "no all_tokens.torch in the asset folder; training needs the token table");
   d.openFiles(assets);
+  if (d.world > 1) d.shareUsability();
   d.builders.resize(static_cast<size_t>(d.threads));
   for (auto& b : d.builders) b.resize(d.files.size());
-  d.buildValidation();
+  if (d.writer()) d.buildValidation();  // rank 0 validates for all
 
   at::Tensor tokens = withChromosomeRows(assets.tokenTable(), assets.chromTokenOffset());
   torch::manual_seed(o.seed);
@@ -866,9 +982,11 @@ Trainer::Trainer(const TrainOptions& options) : d_(std::make_unique<Impl>()) {
       gen.set_state(rngState);
     }
     d.stepsDone = stateInt(state, "step", latest);
-    d.pos.epoch = stateInt(state, "epoch", latest);
-    d.pos.group = stateInt(state, "group", latest);
-    d.pos.index = stateInt(state, "index", latest);
+    const std::string mine = d.world > 1 ? "rank" + std::to_string(d.rank) + "_" : "";
+    d.pos.epoch = stateInt(state, mine + "epoch", latest);
+    d.pos.group = stateInt(state, mine + "group", latest);
+    d.pos.index = stateInt(state, mine + "index", latest);
+    if (d.world > 1) d.pos.taken = stateInt(state, mine + "taken", latest);
     // Metrics after the checkpoint belong to the abandoned continuation: drop them.
     if (d.writer()) {
       std::ifstream in(metrics);

@@ -74,6 +74,9 @@ class Distributed {
   int overlappedBuckets() const;  // buckets laid out by attachOverlapped (0 before)
   // Sums a few doubles over the ranks (metrics, stop votes).
   std::vector<double> sum(const std::vector<double>& values);
+  // Element-wise maximum over the ranks, in place (flags each rank sets for its own share of
+  // the corpus: the union).
+  void maxBytes(std::vector<uint8_t>& values);
   void barrier();
 
  private:

@@ -221,6 +221,9 @@ struct StepMetrics {
   int64_t epoch = 0;
   double loss = 0, lr = 0, gradNorm = 0;
   double cellsPerSecond = 0, tokensPerSecond = 0;
+  // Rows read from the corpus for the training stream during the step, all ranks together
+  // (whole shuffle groups with one rank; with several, each rank reads only its cells' rows).
+  int64_t rowsRead = 0;
   double viewCosine = -2;        // mean cosine of the two views' embeddings (-2 = no views)
   double viewNce = 0;            // the view-consistency InfoNCE loss (TrainOptions::viewConsistency)
   // Data parallel, overlapped: gradient buckets whose all-reduce started during the backward
