@@ -205,9 +205,11 @@ struct TrainOptions {
   bool resume = false;           // continue from the newest checkpoint in outDir/checkpoints
   const std::atomic<bool>* stop = nullptr;  // set (e.g. by SIGINT): checkpoint, then return
   bool dropout = true;           // false: train without dropout (deterministic comparisons)
-  // Data parallel (distributed.h): every rank takes its slice of each global micro-batch of
-  // worldSize x batchSize consecutive stream cells, gradients are averaged over the ranks, and
-  // only rank 0 writes metrics, checkpoints and the model. Null = one process.
+  // Data parallel (distributed.h): the stream's training cells are dealt to the ranks in runs
+  // of batchSize (so the ranks' micro-batches together are one rank's micro-batch of worldSize x
+  // batchSize), each rank reads from disk only its own cells' rows (the passes over whole files
+  // are split between the ranks), gradients are averaged over the ranks, and only rank 0 writes
+  // metrics, checkpoints (with every rank's stream position) and the model. Null = one process.
   Distributed* dist = nullptr;
   // With data parallelism: average the gradients in buckets of this size while the backward
   // pass is still running (Distributed::attachOverlapped, as PyTorch's DDP does), or, false,
