@@ -752,6 +752,16 @@ struct Trainer::Impl {
       positions[at + 3] = static_cast<double>(pos.taken);
       positions = opt.dist->sum(positions);
     }
+    // And each rank's dropout RNG state (rows of one [world, bytes] tensor, rng-ranks.pt).
+    const torch::Tensor rngState = cpuRngState();
+    torch::Tensor rngRanks;
+    if (world > 1) {
+      const auto n = static_cast<size_t>(rngState.numel());
+      std::vector<uint8_t> all(n * static_cast<size_t>(world), 0);
+      std::memcpy(all.data() + n * static_cast<size_t>(rank), rngState.data_ptr<uint8_t>(), n);
+      opt.dist->maxBytes(all);
+      rngRanks = torch::from_blob(all.data(), {world, static_cast<int64_t>(n)}, torch::kUInt8).clone();
+    }
     if (!writer()) return "";  // rank 0 holds the same weights and writes for all
     char name[32];
     std::snprintf(name, sizeof name, "step-%07lld", static_cast<long long>(stepsDone));
@@ -768,13 +778,8 @@ struct Trainer::Impl {
                sd.end());
       saveTensorDict(sd, (tmp / "model.torch").string());
       torch::save(*optimizer, (tmp / "optimizer.pt").string());
-      torch::Tensor rngState;
-      {
-        auto gen = at::detail::getDefaultCPUGenerator();
-        std::lock_guard<std::mutex> lock(gen.mutex());
-        rngState = gen.get_state();
-      }
       torch::save(rngState, (tmp / "rng.pt").string());
+      if (world > 1) torch::save(rngRanks, (tmp / "rng-ranks.pt").string());
       std::ostringstream st;
       st << "step " << stepsDone << "\nepoch " << pos.epoch << "\ngroup " << pos.group << "\nindex " << pos.index
          << "\nnhead " << net->config().nHead << "\n";
@@ -799,6 +804,18 @@ struct Trainer::Impl {
     const size_t keep = static_cast<size_t>(std::max(1, opt.keepCheckpoints));
     for (size_t i = 0; i + keep < all.size(); ++i) fs::remove_all(all[i]);
     return dst.string();
+  }
+
+  static torch::Tensor cpuRngState() {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    return gen.get_state().contiguous();
+  }
+
+  static void setCpuRngState(const torch::Tensor& state) {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(state);
   }
 
   static std::map<std::string, std::string> readState(const fs::path& file) {
@@ -972,15 +989,21 @@ Trainer::Trainer(const TrainOptions& options) : d_(std::make_unique<Impl>()) {
     d.optimizer = std::make_unique<torch::optim::AdamW>(d.params, adamw);
   }
   const fs::path metrics = fs::path(o.outDir) / "metrics.jsonl";
+  bool restoredRankRng = false;
   if (!latest.empty()) {
     torch::load(*d.optimizer, (latest / "optimizer.pt").string());
     torch::Tensor rngState;
     torch::load(rngState, (latest / "rng.pt").string());
-    {
-      auto gen = at::detail::getDefaultCPUGenerator();
-      std::lock_guard<std::mutex> lock(gen.mutex());
-      gen.set_state(rngState);
+    if (d.world > 1 && fs::exists(latest / "rng-ranks.pt")) {  // every rank continues its own stream
+      torch::Tensor ranks;
+      torch::load(ranks, (latest / "rng-ranks.pt").string());
+      if (ranks.dim() != 2 || ranks.size(0) != d.world || ranks.size(1) != rngState.numel())
+        fail(ErrorKind::Format, (latest / "rng-ranks.pt").string(),
+             "damaged checkpoint: not one RNG state per rank; delete this checkpoint folder to resume from an older one");
+      rngState = ranks[d.rank].clone();
+      restoredRankRng = true;
     }
+    Impl::setCpuRngState(rngState);
     d.stepsDone = stateInt(state, "step", latest);
     const std::string mine = d.world > 1 ? "rank" + std::to_string(d.rank) + "_" : "";
     d.pos.epoch = stateInt(state, mine + "epoch", latest);
@@ -1001,8 +1024,9 @@ Trainer::Trainer(const TrainOptions& options) : d_(std::make_unique<Impl>()) {
   } else if (d.writer()) {
     writeFileAtomic(metrics.string(), "");
   }
-  // Dropout masks: a stream of its own per rank (rank 0 keeps the one-process stream).
-  if (d.rank > 0)
+  // Dropout masks: a stream of its own per rank (rank 0 keeps the one-process stream), restored
+  // from the checkpoint on a resume (older checkpoints without rng-ranks.pt: reseeded).
+  if (d.rank > 0 && !restoredRankRng)
     torch::manual_seed(mix64(mix64(o.seed) ^ static_cast<uint64_t>(d.rank)) ^ static_cast<uint64_t>(d.stepsDone));
 }
 

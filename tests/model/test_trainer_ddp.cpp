@@ -151,8 +151,8 @@ class TestTrainerDdp : public QObject {
     QVERIFY2(e.contains("--grad-bucket-mb"), qPrintable(e));
   }
 
-  // A 2-rank run stopped after 2 steps and resumed reproduces the straight 4-step run bitwise:
-  // the checkpoint holds each rank's own stream position. The views (a second, thinned copy of
+  // A 2-rank run stopped after 2 steps and resumed reproduces the straight 4-step run bitwise,
+  // with dropout: the checkpoint holds each rank's own stream position and RNG state. The views (a second, thinned copy of
   // each cell, down to 1 % of its UMIs) make samples fail to build, so ranks refill micro-batches
   // from their own cells and their positions drift apart.
   void twoRanksResumeFromTheirOwnStreamPositions() {
@@ -161,6 +161,7 @@ class TestTrainerDdp : public QObject {
       QStringList a = trainArgs(out, 4, 2);
       a[a.indexOf("--max-steps") + 1] = QString::number(steps);
       a[a.indexOf("--warmup") + 1] = "10";  // the schedule does not depend on --max-steps
+      a.removeAll("--no-dropout");          // each rank's dropout stream must continue too
       return a << "--view-consistency" << "0.1" << "--view-depth-min" << "0.3" << "--downsample-to" << "4";
     };
     const QString straight = tmp_.filePath("straight2"), split = tmp_.filePath("split2");
