@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Everything this project measures on a GPU, in one device call: builds `uce` against the
-# machine's PyTorch LibTorch (CUDA), then runs bench/gpu_embed.sh and bench/gpu_train.sh.
+# machine's PyTorch LibTorch (CUDA), then runs bench/gpu_embed.sh, bench/gpu_train.sh and
+# bench/gpu_train_profile.py (TRAIN_PROFILE=none skips it; it also runs alone, without a build).
 # Logs go to $OUT (the device tool's output folder) when set.
 # usage (device machine, repository root): bash bench/gpu_all.sh
 set -uo pipefail
@@ -31,4 +32,6 @@ done
 fi
 RUNS=${EMBED_RUNS:-all} BUILD=$BUILD PY=$PY SMALL33=600 BIG33=3000 BIG4=20000 bash bench/gpu_embed.sh 2>&1 | tee "$LOG/embed.log"
 [ "${TRAIN_RUNS:-all}" = none ] || RUNS=${TRAIN_RUNS:-all} BUILD=$BUILD PY=$PY CELLS=4000 STEPS=12 bash bench/gpu_train.sh 2>&1 | tee "$LOG/train.log"
+# Where a training step's time goes (Python only, no build; about a minute).
+[ "${TRAIN_PROFILE:-1}" = none ] || $PY bench/gpu_train_profile.py 24 1075 2>&1 | tee "$LOG/train_profile.log"
 echo "total: $(( $(date +%s) - t0 )) s"
