@@ -48,3 +48,7 @@ want() { [[ " $RUNS " == *" all "* || " $RUNS " == *" $1 "* ]]; }
 want l4 && train l4 4 "$B4"
 want l33 && train l33 33 "$B33"
 want l33_ckpt && train l33_ckpt 33 "$B33CK" --activation-checkpointing
+# Equal-length sentences: no padding, no attention mask, so the fused (flash / cuDNN) attention
+# kernels run in the forward and backward passes; compare with l4 and l33 above.
+want l4_eq && train l4_eq 4 "$B4" --equal-lengths
+want l33_eq && train l33_eq 33 "$B33" --equal-lengths

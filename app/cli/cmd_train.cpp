@@ -44,7 +44,7 @@ const char* kUsage =
     "                 [--val-cells V (256)] [--validate-every N (100)] [--checkpoint-every N (500)]\n"
     "                 [--keep-checkpoints K (3)] [--init-model FILE] [--seed S (0)]\n"
     "                 [--device cpu|cuda] [--threads T] [--resume] [--quiet]\n"
-    "                 [--nproc P (1)] [--no-dropout] [--activation-checkpointing]\n"
+    "                 [--nproc P (1)] [--no-dropout] [--activation-checkpointing] [--equal-lengths]\n"
     "                 [--grad-sync overlap|after (overlap)] [--grad-bucket-mb M (25)]\n"
     "The corpus is a CSV with columns path,species[,layer]; relative paths are relative to it.\n"
     "Writes OUT/metrics.jsonl, OUT/checkpoints/step-N/ and OUT/model.torch (release state-dict\n"
@@ -53,7 +53,8 @@ const char* kUsage =
     "cells, so a step sees P x B cells; under torchrun or SLURM (RANK, WORLD_SIZE, MASTER_ADDR,\n"
     "MASTER_PORT set) the process joins the launcher's group and --nproc is ignored. Gradients are\n"
     "averaged in buckets of --grad-bucket-mb while the backward pass runs (--grad-sync after: once\n"
-    "it is done; the same weights).";
+    "it is done; the same weights). --equal-lengths fills every training sentence to one length with\n"
+    "extra gene draws: no padding and no attention mask, so the fused attention kernels run on CUDA.";
 
 // Starts nproc copies of this program as local ranks 0..nproc-1 and waits for them. The first
 // rank to fail stops the others; returns the first non-zero exit status (0 when all succeed).
@@ -137,7 +138,7 @@ int spawnRanks(const Args& args, int nproc, bool haveThreads) {
 }
 
 int runTrain(const Args& args) {
-  Options o(args, {"resume", "quiet", "help", "no-dropout", "activation-checkpointing"},
+  Options o(args, {"resume", "quiet", "help", "no-dropout", "activation-checkpointing", "equal-lengths"},
             {"corpus", "assets", "out", "nlayers", "d-model", "nhead", "d-hid", "output-dim", "batch-size",
              "grad-accum", "max-steps", "lr", "warmup", "weight-decay", "clip", "sample-size", "mask-ratio",
              "n-loss", "val-fraction", "val-cells", "validate-every", "checkpoint-every", "keep-checkpoints",
@@ -207,6 +208,7 @@ int runTrain(const Args& args) {
   t.stop = &gStop;
   t.dropout = !o.has("no-dropout");
   t.activationCheckpointing = o.has("activation-checkpointing");
+  t.equalLengths = o.has("equal-lengths");
   bool quiet = o.has("quiet");
   const long long nproc = o.getInt("nproc", 1);
   if (nproc < 1 || nproc > 4096) throw Error(ErrorKind::InvalidArgument, "", "--nproc must be between 1 and 4096");

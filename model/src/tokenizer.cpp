@@ -138,13 +138,41 @@ int SentenceBuilder::build(const int32_t* cols, const float* vals, int64_t n, ui
   for (int32_t i : large_) aliasProb_[static_cast<size_t>(i)] = 1.0;
   for (int32_t i : small_) aliasProb_[static_cast<size_t>(i)] = 1.0;  // rounding leftovers
   CellRng rng(opt_.seed, cellIndex);
-  draws_.assign(m, 0);
-  for (int d = 0; d < opt_.sampleSize; ++d) {
+  auto draw = [&] {
     const uint64_t x = rng.next();
     // High 32 bits pick the column (multiply-shift), low 32 bits the coin.
     const size_t i = static_cast<size_t>(((x >> 32) * static_cast<uint64_t>(m)) >> 32);
     const double coin = static_cast<double>(x & 0xFFFFFFFFull) * 0x1.0p-32;
-    ++draws_[coin < aliasProb_[i] ? i : static_cast<size_t>(alias_[i])];
+    return coin < aliasProb_[i] ? i : static_cast<size_t>(alias_[i]);
+  };
+  draws_.assign(m, 0);
+  for (int d = 0; d < opt_.sampleSize; ++d) ++draws_[draw()];
+  if (opt_.fixedLength > 0) {
+    // 2b. Fill to fixedLength tokens (SentenceOptions::fixedLength): CLS + draws + 2 per group.
+    groupOf_.resize(m);
+    int32_t groups = 0;
+    for (size_t i = 0; i < m; ++i) {
+      if (i > 0 && genes_.chromByRank[static_cast<size_t>(cellRanks_[i])] !=
+                       genes_.chromByRank[static_cast<size_t>(cellRanks_[i - 1])])
+        ++groups;
+      groupOf_[i] = groups;
+    }
+    groupHas_.assign(static_cast<size_t>(groups) + 1, 0);
+    int64_t present = 0;
+    for (size_t i = 0; i < m; ++i)
+      if (draws_[i] && !groupHas_[static_cast<size_t>(groupOf_[i])]) {
+        groupHas_[static_cast<size_t>(groupOf_[i])] = 1;
+        ++present;
+      }
+    int64_t room = std::min(opt_.fixedLength, opt_.padLength) - (1 + opt_.sampleSize + 2 * present);
+    while (room > 0) {  // ends: a present group always has weight, and a draw there takes 1
+      const size_t i = draw();
+      uint8_t& has = groupHas_[static_cast<size_t>(groupOf_[i])];
+      if (!has && room < 3) continue;
+      room -= has ? 1 : 3;
+      has = 1;
+      ++draws_[i];
+    }
   }
   // 3. chromosome groups (contiguous in rank order) present in the draws, in random order.
   groupStart_.clear();

@@ -287,6 +287,20 @@ struct Trainer::Impl {
       f.sentence.seed = opt.seed;
       files.push_back(std::move(f));
     }
+    if (opt.equalLengths) {  // TrainOptions::equalLengths: one length for every file's sentences
+      size_t most = 0;
+      for (const CorpusFile& f : files) {
+        std::vector<int32_t> chroms(f.table.chromByRank.begin(), f.table.chromByRank.end());
+        std::sort(chroms.begin(), chroms.end());
+        most = std::max(most, static_cast<size_t>(std::unique(chroms.begin(), chroms.end()) - chroms.begin()));
+      }
+      const int length = 1 + opt.sampleSize + 2 * static_cast<int>(most);
+      if (length > opt.padLength)
+        fail(ErrorKind::InvalidArgument, opt.corpus,
+             "--equal-lengths needs sentences of " + std::to_string(length) + " tokens but the pad length is " +
+                 std::to_string(opt.padLength));
+      for (CorpusFile& f : files) f.sentence.fixedLength = length;
+    }
     for (size_t fi = 0; fi < files.size(); ++fi)
       for (int64_t r = 0; r < files[fi].cells; r += opt.blockRows)
         blocks.push_back({static_cast<int>(fi), r, std::min<int64_t>(opt.blockRows, files[fi].cells - r)});
@@ -716,6 +730,7 @@ struct Trainer::Impl {
       o << "view_consistency " << opt.viewConsistency << "\nview_depth_min " << opt.viewDepthMin
         << "\nview_gene_sd " << opt.viewGeneSd << "\n";
     if (opt.encoderLrScale != 1.0) o << "encoder_lr_scale " << opt.encoderLrScale << "\n";
+    if (opt.equalLengths) o << "equal_lengths " << files.front().sentence.fixedLength << "\n";
     if (world > 1) o << "world_size " << world << "\n";
     return o.str();
   }

@@ -90,6 +90,59 @@ class TestTokenizer : public QObject {
     QVERIFY(!drawn.count(105));  // unmatched gene never appears
   }
 
+  // Training's equal-length sentences (SentenceOptions::fixedLength): cells whose draws cover
+  // 1, 2 or 3 of the table's 3 chromosomes all come out at 1 + sampleSize + 2 x 3 tokens, with
+  // the release's structure, the first sampleSize draws unchanged, and no padding inside.
+  void fixedLengthFillsWithExtraDraws() {
+    GeneTable t = makeTable();
+    SentenceOptions o;
+    o.sampleSize = 8;
+    o.padLength = 40;
+    o.chromTokenOffset = 1000;
+    o.seed = 3;
+    SentenceOptions f = o;
+    f.fixedLength = 1 + 8 + 2 * 3;
+    SentenceBuilder plain(t, o), filled(t, f);
+    const std::vector<std::vector<int32_t>> cells = {{1, 2, 4}, {2, 7}, {0, 1, 2, 3, 4, 6, 7}, {3}};
+    const std::vector<int> chromosomes = {1, 2, 3, 1};
+    for (size_t c = 0; c < cells.size(); ++c)
+      for (uint64_t cell = 0; cell < 20; ++cell) {
+        std::vector<float> vals(cells[c].size(), 5.f);
+        std::vector<int32_t> a(40), s(40);
+        const int n = static_cast<int>(cells[c].size());
+        const int lenPlain = plain.build(cells[c].data(), vals.data(), n, cell, a.data());
+        const int len = filled.build(cells[c].data(), vals.data(), n, cell, s.data());
+        QCOMPARE(len, f.fixedLength);
+        for (int i = len; i < 40; ++i) QCOMPARE(s[i], kPadToken);
+        const Parsed pp = parse(a, lenPlain, 1000), pf = parse(s, len, 1000);
+        QCOMPARE(lenPlain, 1 + 8 + 2 * static_cast<int>(pp.groups.size()));
+        // The extra draws may open more of the cell's chromosomes, never others.
+        QVERIFY(pf.groups.size() >= pp.groups.size() && pf.groups.size() <= size_t(chromosomes[c]));
+        std::map<int32_t, int> drawnPlain, drawnFilled;
+        size_t genes = 0;
+        for (const auto& g : pp.groups)
+          for (int32_t tok : g) ++drawnPlain[tok];
+        for (const auto& g : pf.groups) {
+          genes += g.size();
+          for (int32_t tok : g) ++drawnFilled[tok];
+          QVERIFY(std::is_sorted(g.begin(), g.end(), [&](int32_t x, int32_t y) {  // genomic order kept
+            return t.rank[static_cast<size_t>(x - 100)] < t.rank[static_cast<size_t>(y - 100)];
+          }));
+        }
+        QCOMPARE(genes, 8 + 2 * (3 - pf.groups.size()));  // 2 more genes per missing chromosome
+        for (const auto& [tok, k] : drawnPlain) QVERIFY(drawnFilled[tok] >= k);  // the first 8 draws stay
+      }
+    // Off (the embedder's sentence): unchanged by the option's existence.
+    SentenceOptions off = o;
+    off.fixedLength = 0;
+    SentenceBuilder again(t, off);
+    std::vector<int32_t> cols = {0, 1, 2}, a(40), b2(40);
+    std::vector<float> vals = {1, 2, 3};
+    plain.build(cols.data(), vals.data(), 3, 7, a.data());
+    again.build(cols.data(), vals.data(), 3, 7, b2.data());
+    QCOMPARE(a, b2);
+  }
+
   void reproducibleFromSeedAndCell() {
     GeneTable t = makeTable();
     SentenceOptions o;

@@ -428,6 +428,42 @@ class TestTrainer : public QObject {
     QVERIFY(!QString::fromStdString(uce::test::lines(tmp_.filePath("views-off/metrics.jsonl"))[0]).contains("view_cosine"));
   }
 
+  // equalLengths: every training sentence has the same length, so no micro-batch is padded
+  // (tokens per cell is one integer on every step); without it the lengths vary. A resume must
+  // keep the setting.
+  void equalLengthsLeaveNoPadding() {
+    auto tokensPerCell = [&](const QString& name, bool equal) {
+      TrainOptions o = base(tmp_.filePath(name));
+      o.maxSteps = 4;
+      o.checkpointEvery = 1000;
+      o.equalLengths = equal;
+      train(o);
+      std::vector<double> r;
+      for (const std::string& line : uce::test::lines(tmp_.filePath(name + "/metrics.jsonl")))
+        r.push_back(uce::test::jsonNumber(line, "tokens_per_s") / uce::test::jsonNumber(line, "cells_per_s"));
+      return r;
+    };
+    const std::vector<double> eq = tokensPerCell("equal", true), var = tokensPerCell("varied", false);
+    QCOMPARE(eq.size(), size_t(4));
+    const double most = *std::max_element(var.begin(), var.end());
+    for (double x : eq) {
+      QVERIFY2(std::abs(x - eq[0]) < 1e-6 * eq[0] && std::abs(x - std::round(x)) < 1e-6, qPrintable(QString::number(x)));
+      QVERIFY2(x >= most && x >= 1 + 128 + 2, qPrintable(QString("%1 against %2").arg(x).arg(most)));
+    }
+    QVERIFY2(*std::min_element(var.begin(), var.end()) < most, "the unfilled sentences should vary in length");
+    qInfo("tokens a cell: equal lengths %g; without %g-%g", eq[0], *std::min_element(var.begin(), var.end()), most);
+    TrainOptions again = base(tmp_.filePath("varied"));
+    again.maxSteps = 5;
+    again.resume = true;
+    again.equalLengths = true;
+    try {
+      train(again);
+      QFAIL("resumed with another sentence length");
+    } catch (const uce::Error& e) {
+      QVERIFY2(QString(e.what()).contains("equal_lengths"), e.what());
+    }
+  }
+
   // firstLayerQkGain: a new model's layer-0 query and key weights start scaled by the gain; the
   // values, the later layers and the rest of the network start exactly as without it.
   void firstLayerQkGainScalesLayerZeroQueryKeyOnly() {

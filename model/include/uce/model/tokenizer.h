@@ -19,6 +19,13 @@ struct SentenceOptions {
   int padLength = 1536;             // sentence buffer length (positions of the model)
   int64_t chromTokenOffset = 143574;  // first chromosome token
   uint64_t seed = 0;
+  // Training only (uce train --equal-lengths; the embedder leaves it 0, the release's sentence):
+  // after the sampleSize draws, further draws fill the sentence to exactly this many tokens.
+  // A draw on a chromosome already present adds 1 token, one on a new chromosome 3 (opening,
+  // gene, closing), and is drawn again when fewer than 3 tokens are left. With a fixedLength
+  // of 1 + sampleSize + 2 x (the species' chromosomes), every sentence reaches it exactly, so
+  // a training micro-batch needs no padding and no attention mask.
+  int fixedLength = 0;
 };
 
 // A dataset's genes as the tokenizer sees them: for each input column, its token, chromosome
@@ -55,6 +62,8 @@ class SentenceBuilder {
   std::vector<int32_t> alias_, small_, large_;
   std::vector<uint16_t> draws_;         // draws per expressed gene of the cell
   std::vector<int32_t> groupStart_, groupOrder_;
+  std::vector<int32_t> groupOf_;        // fixedLength: chromosome group of each expressed gene
+  std::vector<uint8_t> groupHas_;       // fixedLength: whether the group has a draw
 };
 
 // 64-bit counter-based generator: the stream of (seed, cell) is independent of any other cell.

@@ -201,6 +201,11 @@ struct TrainOptions {
   std::string device = "cpu";    // cpu | cuda (bf16 autocast on CUDA)
   int localRank = 0;             // CUDA: this process trains on GPU localRank % device count
   bool activationCheckpointing = false;  // recompute layer activations in backward (memory)
+  // Every training sentence filled to 1 + sampleSize + 2 x (most chromosomes of a corpus
+  // species) tokens with extra gene draws (SentenceOptions::fixedLength), so micro-batches
+  // need no padding and no attention mask (the fused attention kernels run). The sentences
+  // gain a few genes (one per missing chromosome's two tokens); the embedder is unaffected.
+  bool equalLengths = false;
   int threads = 0;               // tokenizer + CPU math threads; 0 = hardware concurrency
   bool resume = false;           // continue from the newest checkpoint in outDir/checkpoints
   const std::atomic<bool>* stop = nullptr;  // set (e.g. by SIGINT): checkpoint, then return
