@@ -3,6 +3,7 @@
 #include <QCoreApplication>
 #include <QDateTime>
 #include <QDir>
+#include <QCheckBox>
 #include <QDoubleSpinBox>
 #include <QDoubleValidator>
 #include <QFile>
@@ -151,6 +152,8 @@ QStringList TrainRequest::arguments(const QString& corpusCsv, bool resume) const
   if (viewConsistency > 0) a << "--view-consistency" << num(viewConsistency);
   a << "--view-depth-min" << num(viewDepthMin) << "--view-gene-sd" << num(viewGeneSd);
   if (threads > 0) a << "--threads" << QString::number(threads);
+  if (activationCheckpointing) a << "--activation-checkpointing";
+  if (equalLengths) a << "--equal-lengths";
   if (!initModel.isEmpty()) a << "--init-model" << initModel;
   if (resume) a << "--resume";
   return a;
@@ -457,10 +460,21 @@ QWidget* TrainingPanel::buildForm() {
   gradBucketMb_->setToolTip(tr("With several processes, gradients are averaged in buckets of this size while the "
                                "backward pass is still running; larger buckets mean fewer, longer messages."));
   threads_ = spin(dev, "threads", 0, 1024, 0, tr("share the cores"));
+  activationCheckpointing_ = new QCheckBox(tr("Recompute activations in the backward pass"), dev);
+  activationCheckpointing_->setObjectName("activationCheckpointing");
+  activationCheckpointing_->setToolTip(tr("Keeps far less in GPU memory (needed for 33 layers at useful batch sizes) "
+                                          "for about 30 % more compute; the same gradients."));
+  equalLengths_ = new QCheckBox(tr("Equal-length sentences"), dev);
+  equalLengths_->setObjectName("equalLengths");
+  equalLengths_->setToolTip(tr("Every training sentence is filled to one length with a few extra gene draws: no "
+                               "padding and no attention mask, so the fastest attention kernels run. Embedding "
+                               "is unaffected."));
   df->addRow(tr("Device"), device_);
   df->addRow(tr("Processes / GPUs"), nproc_);
   df->addRow(tr("Gradient buckets (MB)"), gradBucketMb_);
   df->addRow(tr("CPU threads per process"), threads_);
+  df->addRow(tr("Activation checkpointing"), activationCheckpointing_);
+  df->addRow(tr("Sentences"), equalLengths_);
   v->addWidget(dev);
   v->addStretch(1);
   return form;
@@ -595,6 +609,8 @@ TrainRequest TrainingPanel::request() const {
   r.device = device_->currentText();
   r.nproc = nproc_->value();
   r.gradBucketMb = gradBucketMb_->value();
+  r.activationCheckpointing = activationCheckpointing_->isChecked();
+  r.equalLengths = equalLengths_->isChecked();
   r.threads = threads_->value();
   return r;
 }
@@ -638,6 +654,8 @@ void TrainingPanel::setRequest(const TrainRequest& r) {
   device_->setCurrentIndex(std::max(0, device_->findText(r.device)));
   nproc_->setValue(r.nproc);
   gradBucketMb_->setValue(r.gradBucketMb);
+  activationCheckpointing_->setChecked(r.activationCheckpointing);
+  equalLengths_->setChecked(r.equalLengths);
   threads_->setValue(r.threads);
   reloadOutputFolder();
 }
@@ -1113,6 +1131,8 @@ void TrainingPanel::saveSettings() const {
   s.setValue("device", r.device);
   s.setValue("nproc", r.nproc);
   s.setValue("gradBucketMb", r.gradBucketMb);
+  s.setValue("activationCheckpointing", r.activationCheckpointing);
+  s.setValue("equalLengths", r.equalLengths);
   s.setValue("threads", r.threads);
   s.endGroup();
   s.sync();
@@ -1168,6 +1188,8 @@ void TrainingPanel::loadSettings() {
   device_->setCurrentIndex(std::max(0, device_->findText(s.value("device", d.device).toString())));
   nproc_->setValue(s.value("nproc", d.nproc).toInt());
   gradBucketMb_->setValue(s.value("gradBucketMb", d.gradBucketMb).toDouble());
+  activationCheckpointing_->setChecked(s.value("activationCheckpointing", d.activationCheckpointing).toBool());
+  equalLengths_->setChecked(s.value("equalLengths", d.equalLengths).toBool());
   threads_->setValue(s.value("threads", d.threads).toInt());
   s.endGroup();
 }

@@ -12,6 +12,7 @@
 #include <QWidget>
 #include <vector>
 
+class QCheckBox;
 class QComboBox;
 class QDoubleSpinBox;
 class QFileSystemWatcher;
@@ -83,6 +84,8 @@ struct TrainRequest {
   QString device = "cpu";  // cpu | cuda
   int nproc = 1;           // local data-parallel processes (GPUs on CUDA)
   double gradBucketMb = 25;  // data parallel: gradient all-reduce bucket size (--grad-bucket-mb)
+  bool activationCheckpointing = false;  // recompute activations in backward (--activation-checkpointing)
+  bool equalLengths = false;  // equal-length training sentences, no attention mask (--equal-lengths)
   int threads = 0;         // CPU threads per process; 0 = the trainer shares the cores
 
   // `uce train` arguments (without the program) for a corpus CSV written to corpusCsv.
@@ -227,6 +230,8 @@ class TrainingPanel : public QWidget {
   QComboBox* device_ = nullptr;
   QSpinBox* nproc_ = nullptr;
   QDoubleSpinBox* gradBucketMb_ = nullptr;
+  QCheckBox* activationCheckpointing_ = nullptr;
+  QCheckBox* equalLengths_ = nullptr;
   QSpinBox* threads_ = nullptr;
 
   // Run view.

@@ -14,6 +14,7 @@
 #include <QTabWidget>
 #include <QTableWidget>
 #include <QTemporaryDir>
+#include <QCheckBox>
 #include <QtTest>
 #include <cmath>
 #include <csignal>
@@ -140,6 +141,9 @@ class TestTrainingPanel : public QObject {
     QVERIFY2(checked >= 14, qPrintable(QString::number(checked)));
     // Derived defaults are left to the trainer: no --d-hid, --output-dim or --warmup.
     QVERIFY(!args.contains("--d-hid") && !args.contains("--output-dim") && !args.contains("--warmup"));
+    // The CLI's switches that are off by default are off in the panel too.
+    QVERIFY(!args.contains("--activation-checkpointing") && !args.contains("--equal-lengths"));
+    QVERIFY(help.contains("[--activation-checkpointing]") && help.contains("[--equal-lengths]"));
     // The one list-valued default: the training head's widths.
     QVERIFY2(help.contains("--head-hidden A,B,C (2048,512,128)"), qPrintable(help));
     QCOMPARE(args[args.indexOf("--head-hidden") + 1], QString("2048,512,128"));
@@ -294,6 +298,8 @@ class TestTrainingPanel : public QObject {
     changed.viewConsistency = 0.1;
     changed.headHidden = "64, 32,16";
     changed.gradBucketMb = 2.5;
+    changed.activationCheckpointing = true;
+    changed.equalLengths = true;
     panel_->setRequest(changed);
     const TrainRequest before = panel_->request();
     const QStringList args = before.arguments("c.csv", false);
@@ -303,6 +309,10 @@ class TestTrainingPanel : public QObject {
     QCOMPARE(args[args.indexOf("--view-consistency") + 1], QString("0.1"));
     QCOMPARE(args[args.indexOf("--head-hidden") + 1], QString("64,32,16"));
     QCOMPARE(args[args.indexOf("--grad-bucket-mb") + 1], QString("2.5"));
+    QVERIFY2(args.contains("--activation-checkpointing") && args.contains("--equal-lengths"), qPrintable(args.join(' ')));
+    auto* equal = panel_->findChild<QCheckBox*>("equalLengths");
+    QVERIFY(equal && equal->isChecked());
+    equal->parentWidget()->grab().save(shotDir() + "/training_device.png");  // the Device group
     panel_.reset();  // saves
     TrainingPanel again(settings_.get());
     const TrainRequest after = again.request();
