@@ -52,3 +52,44 @@ want l33_ckpt && train l33_ckpt 33 "$B33CK" --activation-checkpointing
 # kernels run in the forward and backward passes; compare with l4 and l33 above.
 want l4_eq && train l4_eq 4 "$B4" --equal-lengths
 want l33_eq && train l33_eq 33 "$B33" --equal-lengths
+# Resume on the GPU (RUNS=resume): a small model with dropout trains 6 steps with a checkpoint
+# every 3; copies of its output folder, cut back to the step-3 checkpoint, --resume to 6. The
+# checkpoint holds the CUDA generator's state (rng-cuda.pt), so the resumed steps draw the same
+# dropout masks: their losses should match the straight run's to float noise (GPU kernels are not
+# bitwise deterministic). The control resumes without rng-cuda.pt: fresh masks, so its losses
+# move by dropout's noise.
+if want resume; then
+  small() {  # out-dir extra...
+    local out=$1
+    shift
+    $UCE train --corpus "$W/data/corpus.csv" --assets "$W/data/assets" --out "$out" --nlayers 2 --d-model 256 \
+      --nhead 8 --d-hid 512 --output-dim 256 --batch-size 32 --max-steps 6 --sample-size 512 \
+      --validate-every 1000000 --checkpoint-every 3 --keep-checkpoints 5 --val-cells 16 --device "$DEVICE" \
+      --threads "$THREADS" --quiet "$@" >>"$W/resume.log" 2>&1
+  }
+  cut_back() {  # straight-run copy -> resumable from step 3
+    cp -r "$W/rs_straight" "$1" && rm -rf "$1"/checkpoints/step-0000006 "$1/model.torch"
+  }
+  rm -rf "$W"/rs_* "$W/resume.log"
+  small "$W/rs_straight" && cut_back "$W/rs_resumed" && cut_back "$W/rs_control" &&
+    rm -f "$W"/rs_control/checkpoints/*/rng-cuda.pt && small "$W/rs_resumed" --resume &&
+    small "$W/rs_control" --resume || { echo "resume check FAILED:"; tail -5 "$W/resume.log"; }
+  ls "$W"/rs_resumed/checkpoints/*/rng-cuda.pt >/dev/null 2>&1 || echo "resume check: no rng-cuda.pt in the checkpoints"
+  $PY - "$W" <<'PY'
+import json, sys
+w = sys.argv[1]
+def losses(d):
+    out = {}
+    for line in open(f"{w}/{d}/metrics.jsonl"):
+        m = json.loads(line)
+        if "loss" in m and "step" in m:
+            out[m["step"]] = m["loss"]
+    return out
+s, r, c = losses("rs_straight"), losses("rs_resumed"), losses("rs_control")
+steps = [k for k in (4, 5, 6) if k in s and k in r and k in c]
+dr = max(abs(s[k] - r[k]) for k in steps)
+dc = max(abs(s[k] - c[k]) for k in steps)
+print(f"resume on {len(steps)} steps after the checkpoint: max |loss straight - resumed| {dr:.2e}; "
+      f"without the CUDA RNG state (control) {dc:.2e}")
+PY
+fi

@@ -2,6 +2,7 @@
 // schedule, metrics, validation and atomic checkpoints.
 #include "uce/model/trainer.h"
 
+#include <ATen/Context.h>
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 #include <torch/version.h>
@@ -755,28 +756,36 @@ struct Trainer::Impl {
   }
 
   std::string writeCheckpoint() {
-    // Each rank's stream position (a rank that refilled a micro-batch is further on): rank 0
-    // gathers them. Every rank calls this at the same steps.
-    std::vector<double> positions;
-    if (world > 1) {
-      positions.assign(static_cast<size_t>(4 * world), 0.0);
-      const auto at = static_cast<size_t>(4 * rank);
-      positions[at] = static_cast<double>(pos.epoch);
-      positions[at + 1] = static_cast<double>(pos.group);
-      positions[at + 2] = static_cast<double>(pos.index);
-      positions[at + 3] = static_cast<double>(pos.taken);
-      positions = opt.dist->sum(positions);
+    // Each rank's stream position (a rank that refilled a micro-batch is further on) and its
+    // dropout RNG states (the CPU generator's, and on CUDA the device generator's): rank 0
+    // gathers them in one collective, every rank filling its own slot of a byte buffer that a
+    // byte-wise max all-reduce then completes. Every rank calls this at the same steps.
+    const torch::Tensor cpuRng = cpuRngState();
+    const torch::Tensor cudaRng = device.is_cuda() ? cudaRngState(device) : torch::Tensor();
+    const auto nCpu = static_cast<size_t>(cpuRng.numel());
+    const auto nCuda = cudaRng.defined() ? static_cast<size_t>(cudaRng.numel()) : size_t{0};
+    const size_t slot = 4 * sizeof(int64_t) + nCpu + nCuda;
+    std::vector<uint8_t> gathered(slot * static_cast<size_t>(world), 0);
+    {
+      uint8_t* mine = gathered.data() + slot * static_cast<size_t>(rank);
+      const int64_t p[4] = {pos.epoch, pos.group, pos.index, pos.taken};
+      std::memcpy(mine, p, sizeof p);
+      std::memcpy(mine + sizeof p, cpuRng.data_ptr<uint8_t>(), nCpu);
+      if (nCuda) std::memcpy(mine + sizeof p + nCpu, cudaRng.data_ptr<uint8_t>(), nCuda);
     }
-    // And each rank's dropout RNG state (rows of one [world, bytes] tensor, rng-ranks.pt).
-    const torch::Tensor rngState = cpuRngState();
-    torch::Tensor rngRanks;
-    if (world > 1) {
-      const auto n = static_cast<size_t>(rngState.numel());
-      std::vector<uint8_t> all(n * static_cast<size_t>(world), 0);
-      std::memcpy(all.data() + n * static_cast<size_t>(rank), rngState.data_ptr<uint8_t>(), n);
-      opt.dist->maxBytes(all);
-      rngRanks = torch::from_blob(all.data(), {world, static_cast<int64_t>(n)}, torch::kUInt8).clone();
-    }
+    if (world > 1) opt.dist->maxBytes(gathered);
+    auto position = [&](int r, int k) {
+      int64_t v = 0;
+      std::memcpy(&v, gathered.data() + slot * static_cast<size_t>(r) + sizeof(int64_t) * static_cast<size_t>(k), sizeof v);
+      return v;
+    };
+    // Rows of [world, bytes] tensors: rng-ranks.pt (CPU, with several ranks), rng-cuda.pt (CUDA).
+    auto rows = [&](size_t offset, size_t n) {
+      auto t = torch::empty({world, static_cast<int64_t>(n)}, torch::kUInt8);
+      for (int r = 0; r < world; ++r)
+        std::memcpy(t[r].data_ptr<uint8_t>(), gathered.data() + slot * static_cast<size_t>(r) + offset, n);
+      return t;
+    };
     if (!writer()) return "";  // rank 0 holds the same weights and writes for all
     char name[32];
     std::snprintf(name, sizeof name, "step-%07lld", static_cast<long long>(stepsDone));
@@ -793,17 +802,15 @@ struct Trainer::Impl {
                sd.end());
       saveTensorDict(sd, (tmp / "model.torch").string());
       torch::save(*optimizer, (tmp / "optimizer.pt").string());
-      torch::save(rngState, (tmp / "rng.pt").string());
-      if (world > 1) torch::save(rngRanks, (tmp / "rng-ranks.pt").string());
+      torch::save(cpuRng, (tmp / "rng.pt").string());
+      if (world > 1) torch::save(rows(4 * sizeof(int64_t), nCpu), (tmp / "rng-ranks.pt").string());
+      if (nCuda) torch::save(rows(4 * sizeof(int64_t) + nCpu, nCuda), (tmp / "rng-cuda.pt").string());
       std::ostringstream st;
       st << "step " << stepsDone << "\nepoch " << pos.epoch << "\ngroup " << pos.group << "\nindex " << pos.index
          << "\nnhead " << net->config().nHead << "\n";
-      for (int r = 0; r < world && world > 1; ++r) {
-        const auto at = static_cast<size_t>(4 * r);
-        st << "rank" << r << "_epoch " << std::llround(positions[at]) << "\nrank" << r << "_group "
-           << std::llround(positions[at + 1]) << "\nrank" << r << "_index " << std::llround(positions[at + 2])
-           << "\nrank" << r << "_taken " << std::llround(positions[at + 3]) << "\n";
-      }
+      for (int r = 0; r < world && world > 1; ++r)
+        st << "rank" << r << "_epoch " << position(r, 0) << "\nrank" << r << "_group " << position(r, 1) << "\nrank"
+           << r << "_index " << position(r, 2) << "\nrank" << r << "_taken " << position(r, 3) << "\n";
       st << runSignature();
       writeFileAtomic((tmp / "state.txt").string(), st.str());
       fs::remove_all(dst);
@@ -829,6 +836,19 @@ struct Trainer::Impl {
 
   static void setCpuRngState(const torch::Tensor& state) {
     auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(state);
+  }
+
+  // The CUDA generator of `dev` (dropout masks on the GPU).
+  static torch::Tensor cudaRngState(const torch::Device& dev) {
+    auto gen = at::globalContext().defaultGenerator(dev);
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    return gen.get_state().contiguous();
+  }
+
+  static void setCudaRngState(const torch::Device& dev, const torch::Tensor& state) {
+    auto gen = at::globalContext().defaultGenerator(dev);
     std::lock_guard<std::mutex> lock(gen.mutex());
     gen.set_state(state);
   }
@@ -1019,6 +1039,17 @@ Trainer::Trainer(const TrainOptions& options) : d_(std::make_unique<Impl>()) {
       restoredRankRng = true;
     }
     Impl::setCpuRngState(rngState);
+    // Dropout on the GPU draws from the device's generator: continue its stream too (a
+    // checkpoint written on the CPU has none; the generator then keeps its seeded state).
+    if (d.device.is_cuda() && fs::exists(latest / "rng-cuda.pt")) {
+      torch::Tensor cuda;
+      torch::load(cuda, (latest / "rng-cuda.pt").string());
+      if (cuda.dim() != 2 || cuda.size(0) != d.world || cuda.scalar_type() != torch::kUInt8)
+        fail(ErrorKind::Format, (latest / "rng-cuda.pt").string(),
+             "damaged checkpoint: not one CUDA RNG state per rank; delete this checkpoint folder to resume from an "
+             "older one");
+      Impl::setCudaRngState(d.device, cuda[d.rank].clone());
+    }
     d.stepsDone = stateInt(state, "step", latest);
     const std::string mine = d.world > 1 ? "rank" + std::to_string(d.rank) + "_" : "";
     d.pos.epoch = stateInt(state, mine + "epoch", latest);
