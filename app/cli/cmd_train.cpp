@@ -40,7 +40,7 @@ const char* kUsage =
     "                 [--val-fraction F (0.05)] [--cell-gain G (1)] [--first-qk-gain G (1)]\n"
     "                 [--downsample-to UMIS (0 = off)] [--gene-scale-sd S (0 = off)]\n"
     "                 [--encoder-lr-scale F (1)] [--view-consistency W (0 = off)]\n"
-    "                 [--view-depth-min F (0.33)] [--view-gene-sd S (0.25)]\n"
+    "                 [--view-depth-min F (0.33)] [--view-gene-sd S (0.25)] [--depth-aware-decoder]\n"
     "                 [--val-cells V (256)] [--validate-every N (100)] [--checkpoint-every N (500)]\n"
     "                 [--keep-checkpoints K (3)] [--init-model FILE] [--seed S (0)]\n"
     "                 [--device cpu|cuda] [--threads T] [--resume] [--quiet]\n"
@@ -54,7 +54,9 @@ const char* kUsage =
     "MASTER_PORT set) the process joins the launcher's group and --nproc is ignored. Gradients are\n"
     "averaged in buckets of --grad-bucket-mb while the backward pass runs (--grad-sync after: once\n"
     "it is done; the same weights). --equal-lengths fills every training sentence to one length with\n"
-    "extra gene draws: no padding and no attention mask, so the fused attention kernels run on CUDA.";
+    "extra gene draws: no padding and no attention mask, so the fused attention kernels run on CUDA.\n"
+    "--depth-aware-decoder gives the binary decoder the cell's log depth (a learned per-gene slope),\n"
+    "so the embedding need not carry it; the slope is trainer state, not part of OUT/model.torch.";
 
 // Starts nproc copies of this program as local ranks 0..nproc-1 and waits for them. The first
 // rank to fail stops the others; returns the first non-zero exit status (0 when all succeed).
@@ -138,7 +140,8 @@ int spawnRanks(const Args& args, int nproc, bool haveThreads) {
 }
 
 int runTrain(const Args& args) {
-  Options o(args, {"resume", "quiet", "help", "no-dropout", "activation-checkpointing", "equal-lengths"},
+  Options o(args, {"resume", "quiet", "help", "no-dropout", "activation-checkpointing", "equal-lengths",
+                   "depth-aware-decoder"},
             {"corpus", "assets", "out", "nlayers", "d-model", "nhead", "d-hid", "output-dim", "batch-size",
              "grad-accum", "max-steps", "lr", "warmup", "weight-decay", "clip", "sample-size", "mask-ratio",
              "n-loss", "val-fraction", "val-cells", "validate-every", "checkpoint-every", "keep-checkpoints",
@@ -209,6 +212,7 @@ int runTrain(const Args& args) {
   t.dropout = !o.has("no-dropout");
   t.activationCheckpointing = o.has("activation-checkpointing");
   t.equalLengths = o.has("equal-lengths");
+  t.depthAwareDecoder = o.has("depth-aware-decoder");
   bool quiet = o.has("quiet");
   const long long nproc = o.getInt("nproc", 1);
   if (nproc < 1 || nproc > 4096) throw Error(ErrorKind::InvalidArgument, "", "--nproc must be between 1 and 4096");

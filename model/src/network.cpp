@@ -449,12 +449,14 @@ void UceNetworkImpl::train(bool on) {
   }
 }
 
-torch::Tensor UceNetworkImpl::geneLogits(const torch::Tensor& cellEmb, const torch::Tensor& geneTokens) {
+torch::Tensor UceNetworkImpl::geneLogits(const torch::Tensor& cellEmb, const torch::Tensor& geneTokens,
+                                         torch::Tensor* geneOut) {
   if (!config_.trainingHead)
     uce::fail(uce::ErrorKind::InvalidArgument, "", "this model has no training head (binary_decoder)");
   auto genes = torch::nn::functional::normalize(
       pe_embedding(geneTokens), torch::nn::functional::NormalizeFuncOptions().dim(-1));
   auto g = gene_embedding_layer->forward(genes);  // [B, G, geneHeadDim]
+  if (geneOut) *geneOut = g;
   auto c = cellEmb.unsqueeze(1).expand({-1, geneTokens.size(1), -1});
   return binary_decoder->forward(torch::cat({c, g}, -1)).squeeze(-1);
 }

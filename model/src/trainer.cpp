@@ -195,6 +195,7 @@ struct Trainer::Impl {
   std::vector<CorpusFile> files;
   torch::Device device{torch::kCPU};
   UceNetwork net{nullptr};
+  torch::nn::Linear depthHead{nullptr};  // TrainOptions::depthAwareDecoder (checkpoints: depth-head.pt)
   std::vector<torch::Tensor> params;
   std::unique_ptr<torch::optim::AdamW> optimizer;
   std::function<void(std::vector<at::Tensor>&)> gradHook;
@@ -514,6 +515,7 @@ struct Trainer::Impl {
 
   struct Batch {
     torch::Tensor tokens, mask, genes, labels;  // [B, L] long, [B, L] bool, [B, G] long, [B, G] float
+    torch::Tensor depth;                        // [B] float: TrainingSample::logDepth
     int64_t realTokens = 0;
   };
   Batch makeBatch(const std::vector<TrainingSample>& s, size_t b0, size_t b1) {
@@ -526,6 +528,7 @@ struct Trainer::Impl {
     b.mask = torch::zeros({B, L}, torch::kBool);
     b.genes = torch::empty({B, G}, torch::kLong);
     b.labels = torch::empty({B, G}, torch::kFloat);
+    b.depth = torch::empty({B}, torch::kFloat);
     auto* tp = b.tokens.data_ptr<int64_t>();
     auto* mp = b.mask.data_ptr<bool>();
     auto* gp = b.genes.data_ptr<int64_t>();
@@ -540,12 +543,14 @@ struct Trainer::Impl {
         gp[r * G + g] = x.lossTokens[static_cast<size_t>(g)];
         lp[r * G + g] = x.labels[static_cast<size_t>(g)];
       }
+      b.depth[r] = x.logDepth;
       b.realTokens += x.length;
     }
     b.tokens = b.tokens.to(device);
     b.mask = b.mask.to(device);
     b.genes = b.genes.to(device);
     b.labels = b.labels.to(device);
+    b.depth = b.depth.to(device);
     return b;
   }
 
@@ -553,7 +558,10 @@ struct Trainer::Impl {
     const bool autocast = device.is_cuda();
     if (autocast) setCudaAutocast(true);
     auto emb = net->embed(b.tokens, b.mask);
-    auto out = net->geneLogits(emb, b.genes).to(torch::kFloat);
+    torch::Tensor g;
+    auto out = net->geneLogits(emb, b.genes, depthHead ? &g : nullptr).to(torch::kFloat);
+    if (depthHead)  // TrainOptions::depthAwareDecoder: a per-gene slope on the cell's log depth
+      out = out + depthHead->forward(g).to(torch::kFloat).squeeze(-1) * b.depth.unsqueeze(1);
     if (autocast) setCudaAutocast(false);
     if (embOut) *embOut = emb.to(torch::kFloat);
     return out;
@@ -732,6 +740,7 @@ struct Trainer::Impl {
         << "\nview_gene_sd " << opt.viewGeneSd << "\n";
     if (opt.encoderLrScale != 1.0) o << "encoder_lr_scale " << opt.encoderLrScale << "\n";
     if (opt.equalLengths) o << "equal_lengths " << files.front().sentence.fixedLength << "\n";
+    if (opt.depthAwareDecoder) o << "depth_aware_decoder 1\n";
     if (world > 1) o << "world_size " << world << "\n";
     return o.str();
   }
@@ -802,6 +811,11 @@ struct Trainer::Impl {
                sd.end());
       saveTensorDict(sd, (tmp / "model.torch").string());
       torch::save(*optimizer, (tmp / "optimizer.pt").string());
+      if (depthHead) {
+        NamedTensors dh;
+        for (auto& p : depthHead->named_parameters()) dh.emplace_back(p.key(), p.value().detach().cpu());
+        saveTensorDict(dh, (tmp / "depth-head.pt").string());
+      }
       torch::save(cpuRng, (tmp / "rng.pt").string());
       if (world > 1) torch::save(rows(4 * sizeof(int64_t), nCpu), (tmp / "rng-ranks.pt").string());
       if (nCuda) torch::save(rows(4 * sizeof(int64_t) + nCpu, nCuda), (tmp / "rng-cuda.pt").string());
@@ -1010,6 +1024,32 @@ Trainer::Trainer(const TrainOptions& options) : d_(std::make_unique<Impl>()) {
     if (p.value().requires_grad())
       (p.key().rfind("gene_embedding_layer.", 0) == 0 || p.key().rfind("binary_decoder.", 0) == 0 ? head : body)
           .push_back(p.value());
+  if (o.depthAwareDecoder) {  // starts at zero: the release's decoder until it learns a slope
+    {  // its default initialisation must not move the dropout stream: the same run otherwise
+      const torch::Tensor rng = Impl::cpuRngState();
+      d.depthHead = torch::nn::Linear(c.geneHeadDim, 1);
+      Impl::setCpuRngState(rng);
+    }
+    torch::NoGradGuard noGrad;
+    if (!latest.empty()) {
+      const fs::path file = latest / "depth-head.pt";
+      if (!fs::exists(file))
+        fail(ErrorKind::Format, file.string(), "damaged checkpoint: the depth head is missing; delete this checkpoint "
+                                               "folder to resume from an older one");
+      NamedTensors sd = loadTensorDict(file.string());
+      for (auto& p : d.depthHead->named_parameters()) {
+        auto it = std::find_if(sd.begin(), sd.end(), [&](const auto& kv) { return kv.first == p.key(); });
+        if (it == sd.end() || !it->second.sizes().equals(p.value().sizes()))
+          fail(ErrorKind::Format, file.string(), "damaged checkpoint: no " + p.key() + " of the depth head's shape");
+        p.value().copy_(it->second);
+      }
+    } else {
+      d.depthHead->weight.zero_();
+      d.depthHead->bias.zero_();
+    }
+    d.depthHead->to(d.device);
+    for (auto& p : d.depthHead->parameters()) head.push_back(p);
+  }
   d.params = body;
   d.params.insert(d.params.end(), head.begin(), head.end());
   if (d.world > 1) d.opt.dist->broadcast(d.params);  // every rank starts from rank 0's weights

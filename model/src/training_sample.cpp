@@ -100,6 +100,10 @@ bool TrainingSampleBuilder::build(const int32_t* cols, const float* vals, int64_
     cols = viewCols_.data();
     vals = viewVals_.data();
   }
+  double umis = 0;  // the cell's depth as the model sees it (after thinning)
+  for (int64_t k = 0; k < n; ++k)
+    if (vals[k] > 0) umis += vals[k];
+  out.logDepth = static_cast<float>(std::log(std::max(1.0, umis) / 1000.0));
   // Expressed matched genes of the cell (columns are unique in a CSR row).
   eCols_.clear();
   eVals_.clear();

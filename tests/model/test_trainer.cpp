@@ -256,6 +256,10 @@ class TestTrainer : public QObject {
     QVERIFY(b.build(shallowCols.data(), shallowVals.data(), 300, 9, shallowB));
     QVERIFY(shallowA.tokens == shallowB.tokens && shallowA.maskedColumns == shallowB.maskedColumns &&
             shallowA.lossColumns == shallowB.lossColumns);
+    // The depth the decoder may see (TrainOptions::depthAwareDecoder) is the thinned one.
+    QVERIFY2(std::abs(full.logDepth - std::log(6.0)) < 1e-5, qPrintable(QString::number(full.logDepth)));
+    QVERIFY2(std::abs(thinned.logDepth) < 0.1, qPrintable(QString::number(thinned.logDepth)));  // ~1,000 UMIs
+    QVERIFY2(std::abs(shallowB.logDepth - std::log(0.6)) < 1e-5, qPrintable(QString::number(shallowB.logDepth)));
     SampleOptions bad;
     bad.downsampleTo = -5;
     QVERIFY_THROWS_EXCEPTION(std::invalid_argument, TrainingSampleBuilder(t, so, bad));
@@ -461,6 +465,63 @@ class TestTrainer : public QObject {
       QFAIL("resumed with another sentence length");
     } catch (const uce::Error& e) {
       QVERIFY2(QString(e.what()).contains("equal_lengths"), e.what());
+    }
+  }
+
+  // depthAwareDecoder: the decoder's depth slope is trained (it leaves zero and changes the
+  // losses), lives in the checkpoints (a resume is bitwise) but not in OUT/model.torch, which
+  // keeps the release layout and embeds; resuming with the other setting is refused.
+  void depthAwareDecoderTrainsASlopeOutsideTheRelease() {
+    TrainOptions plain = base(tmp_.filePath("dad-plain"));
+    plain.maxSteps = 6;
+    plain.checkpointEvery = 3;
+    plain.keepCheckpoints = 5;
+    TrainOptions straight = plain;
+    straight.outDir = tmp_.filePath("dad-straight").toStdString();
+    straight.depthAwareDecoder = true;
+    train(plain);
+    train(straight);
+    const QString ck = tmp_.filePath("dad-straight/checkpoints/step-0000006/depth-head.pt");
+    NamedTensors head = loadTensorDict(ck.toStdString());
+    QCOMPARE(head.size(), size_t(2));
+    double moved = 0;
+    for (const auto& kv : head) moved += kv.second.abs().sum().item<double>();
+    QVERIFY2(moved > 1e-4, qPrintable(QString::number(moved)));
+    auto la = uce::test::lines(tmp_.filePath("dad-plain/metrics.jsonl"));
+    auto lb = uce::test::lines(tmp_.filePath("dad-straight/metrics.jsonl"));
+    QCOMPARE(la.size(), size_t(6));
+    QCOMPARE(lb.size(), size_t(6));
+    // Step 1 starts from a zero slope: the same loss; later steps use the learned slope.
+    QCOMPARE(uce::test::jsonNumber(la[0], "loss"), uce::test::jsonNumber(lb[0], "loss"));
+    QVERIFY(uce::test::jsonNumber(la[5], "loss") != uce::test::jsonNumber(lb[5], "loss"));
+    // The release layout: the same names and shapes as without the option.
+    NamedTensors a = loadTensorDict(tmp_.filePath("dad-plain/model.torch").toStdString());
+    NamedTensors b = loadTensorDict(tmp_.filePath("dad-straight/model.torch").toStdString());
+    QCOMPARE(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+      QVERIFY2(a[i].first == b[i].first, b[i].first.c_str());
+      QVERIFY(a[i].second.sizes() == b[i].second.sizes());
+    }
+    EmbedReport er = embedKidney(tmp_.filePath("dad-straight/model.torch"), tmp_.filePath("dad-embedded.h5ad"));
+    QVERIFY2(er.cellsEmbedded > 100, qPrintable(QString::number(er.cellsEmbedded)));
+    // Stopped at step 3 and resumed: bitwise the straight run, depth head included.
+    TrainOptions resumed = straight;
+    resumed.outDir = tmp_.filePath("dad-resumed").toStdString();
+    QVERIFY(train(resumed, [](const StepMetrics& m) { return m.step < 3; }).interrupted);
+    resumed.resume = true;
+    train(resumed);
+    compareWeights(tmp_.filePath("dad-straight/model.torch"), tmp_.filePath("dad-resumed/model.torch"));
+    NamedTensors h2 = loadTensorDict(tmp_.filePath("dad-resumed/checkpoints/step-0000006/depth-head.pt").toStdString());
+    for (size_t i = 0; i < head.size(); ++i) QVERIFY2(head[i].second.equal(h2[i].second), head[i].first.c_str());
+    TrainOptions other = plain;
+    other.maxSteps = 8;
+    other.resume = true;
+    other.depthAwareDecoder = true;
+    try {
+      train(other);
+      QFAIL("resumed a run without the depth head with it");
+    } catch (const uce::Error& e) {
+      QVERIFY2(QString(e.what()).contains("depth_aware_decoder"), e.what());
     }
   }
 

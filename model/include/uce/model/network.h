@@ -54,7 +54,9 @@ class UceNetworkImpl : public torch::nn::Module {
   torch::Tensor decodeCls(const torch::Tensor& encoded);
   // Training head: logit that each gene is expressed. cellEmb [B, outputDim],
   // geneTokens [B, G] int64 -> [B, G].
-  torch::Tensor geneLogits(const torch::Tensor& cellEmb, const torch::Tensor& geneTokens);
+  // geneOut (optional): the genes' gene_embedding_layer outputs, [B, G, geneHeadDim].
+  torch::Tensor geneLogits(const torch::Tensor& cellEmb, const torch::Tensor& geneTokens,
+                           torch::Tensor* geneOut = nullptr);
   // Multiplies the first binary-decoder layer's weights on the cell embedding (its first
   // output_dim input columns) by `gain` (an initialisation choice of the trainer).
   void scaleCellInputOfBinaryDecoder(double gain);

@@ -66,6 +66,7 @@ struct TrainingSample {
   std::vector<float> labels;        // [nLoss] 1 = expressed (masked or top-up), 0 = unexpressed
   std::vector<int32_t> lossColumns; // [nLoss] input columns of lossTokens
   std::vector<int32_t> maskedColumns;  // columns hidden from the sentence
+  float logDepth = 0;               // ln(the cell's UMIs, after any thinning, / 1000)
 };
 
 // Builds training samples for one gene table; reusable per thread (holds buffers).
@@ -206,6 +207,12 @@ struct TrainOptions {
   // need no padding and no attention mask (the fused attention kernels run). The sentences
   // gain a few genes (one per missing chromosome's two tokens); the embedder is unaffected.
   bool equalLengths = false;
+  // The binary decoder also sees the cell's depth: each scored gene's logit gains
+  // (w . gene_embedding_layer(p_g) + b) x ln(UMIs / 1000), w and b learned from zero. The
+  // masked-gene objective then need not carry sequencing depth in the cell embedding. The
+  // depth head is trainer state (checkpoints' depth-head.pt), not part of the release layout:
+  // OUT/model.torch and `uce embed` are unchanged.
+  bool depthAwareDecoder = false;
   int threads = 0;               // tokenizer + CPU math threads; 0 = hardware concurrency
   bool resume = false;           // continue from the newest checkpoint in outDir/checkpoints
   const std::atomic<bool>* stop = nullptr;  // set (e.g. by SIGINT): checkpoint, then return
