@@ -1,6 +1,7 @@
 #include <hdf5.h>
 
 #include <algorithm>
+#include <stdexcept>
 #include <cstdint>
 #include <cstring>
 #include <cmath>
@@ -209,17 +210,25 @@ CountsChoice chooseCountsMatrix(const Dataset& ds, const std::string& requested)
            "UMI counts: add them as layers/counts");
 }
 
-RowStream::RowStream(const Dataset& ds, std::string key, int64_t blockRows)
-    : ds_(ds), key_(std::move(key)), blockRows_(std::max<int64_t>(1, blockRows)) {
+RowStream::RowStream(const Dataset& ds, std::string key, int64_t blockRows, int part, int parts)
+    : ds_(ds), key_(std::move(key)), blockRows_(std::max<int64_t>(1, blockRows)), part_(part), parts_(parts) {
+  if (parts_ < 1 || part_ < 0 || part_ >= parts_)
+    throw std::invalid_argument("RowStream: part must be in [0, parts) and parts >= 1");
   total_ = ds_.matrix(key_).rows;
 }
 
 bool RowStream::next(CsrBlock& out) {
-  if (pos_ >= total_) return false;
-  int64_t n = std::min(blockRows_, total_ - pos_);
-  ds_.readRowsInto(key_, pos_, n, out);
-  pos_ += n;
-  return true;
+  while (pos_ < total_) {
+    const int64_t n = std::min(blockRows_, total_ - pos_);
+    const bool mine = block_++ % parts_ == part_;
+    if (mine) {
+      ds_.readRowsInto(key_, pos_, n, out);
+      out.row0 = pos_;
+    }
+    pos_ += n;
+    if (mine) return true;
+  }
+  return false;
 }
 
 // Branch-free scans that the compiler vectorises (one OR over the whole array: 100 M entries in

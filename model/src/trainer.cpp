@@ -323,13 +323,8 @@ struct Trainer::Impl {
   template <class F>
   void passOverOwnChunks(const CorpusFile& f, F&& onChunk) const {
     CsrBlock b;
-    int64_t k = 0;
-    for (int64_t r0 = 0; r0 < f.cells; r0 += kPassRows, ++k) {
-      if (k % world != rank) continue;
-      const int64_t n = std::min(kPassRows, f.cells - r0);
-      f.ds->readRowsInto(f.countsKey, r0, n, b);
-      onChunk(b, r0, n);
-    }
+    RowStream chunks(*f.ds, f.countsKey, kPassRows, rank, world);
+    while (chunks.next(b)) onChunk(b, b.row0, b.rows());
   }
 
   // Data parallel: each rank applies the cell filter to its share of the rows, and the ranks

@@ -396,6 +396,22 @@ void H5adReadTest::rowRanges() {
       next += block.rows();
     }
     QCOMPARE(next, int64_t{60});
+    // One share of three (a data-parallel rank's): blocks 1, 4, 7 of 9, and the three shares
+    // together read every row once.
+    std::vector<int> seen(60, 0);
+    for (int part = 0; part < 3; ++part) {
+      uce::RowStream share(*ds, "X", 7, part, 3);
+      int64_t k = 0;
+      while (share.next(block)) {
+        QCOMPARE(block.row0, (part + 3 * k++) * 7);
+        compareRows(*ds, "X", x, block.row0, block.rows());
+        for (int64_t r = 0; r < block.rows(); ++r) ++seen[static_cast<size_t>(block.row0 + r)];
+      }
+      QCOMPARE(share.rowsDone(), int64_t{60});
+      QCOMPARE(k, int64_t{3});  // blocks {0, 3, 6}, {1, 4, 7}, {2, 5, 8} of 0..8
+    }
+    QVERIFY(std::all_of(seen.begin(), seen.end(), [](int c) { return c == 1; }));
+    QVERIFY_THROWS_EXCEPTION(std::invalid_argument, uce::RowStream(*ds, "X", 7, 3, 3));
   });
 }
 

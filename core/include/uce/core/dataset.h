@@ -101,16 +101,20 @@ CountsChoice chooseCountsMatrix(const Dataset& ds, const std::string& requested 
 void requireRawCounts(const Dataset& ds, const std::string& key, const CsrBlock& block);
 
 // Iterates all rows of one matrix in blocks of `blockRows` cells.
+// part / parts: only blocks k with k % parts == part are read (one worker's share of the file
+// among `parts`, e.g. a data-parallel rank's); the default reads every block.
 class RowStream {
  public:
-  RowStream(const Dataset& ds, std::string key, int64_t blockRows = 4096);
-  bool next(CsrBlock& out);  // false when done
-  int64_t rowsDone() const { return pos_; }
+  RowStream(const Dataset& ds, std::string key, int64_t blockRows = 4096, int part = 0, int parts = 1);
+  bool next(CsrBlock& out);  // false when done; out.row0 is the block's first row
+  int64_t rowsDone() const { return pos_; }  // rows passed, this share's and the others'
 
  private:
   const Dataset& ds_;
   std::string key_;
   int64_t blockRows_;
+  int part_, parts_;
+  int64_t block_ = 0;
   int64_t pos_ = 0;
   int64_t total_;
 };
