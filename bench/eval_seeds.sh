@@ -40,7 +40,7 @@ def ms(x):
 
 
 print(f"mean (sd) over seeds {' '.join(seeds)}; PCA of log-normalised counts as computed with the first model")
-print(f"{'model':14s} {'dataset':12s} {'cell-type ASW':>15s} {'batch ASW':>15s} {'same condition':>15s}")
+print(f"{'model':14s} {'dataset':12s} {'cell-type ASW':>15s} {'batch ASW':>15s} {'shuffled donors':>15s} {'same condition':>15s}")
 pca_done = set()
 for spec in specs:
     label = spec.split("=", 1)[0]
@@ -52,6 +52,7 @@ for spec in specs:
             pca_done.add(ds)
         for name, vals in rows:
             cols = [np.array([v[k] for v in vals]) for k in ("type_asw", "batch_asw")]
+            shuf = np.array([v.get("batch_asw_shuffled", np.nan) for v in vals])
             cond = np.array([v.get("batch_asw_condition", np.nan) for v in vals])
-            print(f"{name:14s} {ds:12s} {ms(cols[0]):>15s} {ms(cols[1]):>15s} {ms(cond):>15s}")
+            print(f"{name:14s} {ds:12s} {ms(cols[0]):>15s} {ms(cols[1]):>15s} {ms(shuf):>15s} {ms(cond):>15s}")
 PYEOF

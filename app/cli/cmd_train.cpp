@@ -40,7 +40,8 @@ const char* kUsage =
     "                 [--val-fraction F (0.05)] [--cell-gain G (1)] [--first-qk-gain G (1)]\n"
     "                 [--downsample-to UMIS (0 = off)] [--gene-scale-sd S (0 = off)]\n"
     "                 [--encoder-lr-scale F (1)] [--view-consistency W (0 = off)]\n"
-    "                 [--view-depth-min F (0.33)] [--view-gene-sd S (0.25)] [--depth-aware-decoder]\n"
+    "                 [--view-depth-min F (0.33)] [--view-gene-sd S (0.25)] [--view-isotropy W (0 = off)]\n"
+    "                 [--depth-aware-decoder]\n"
     "                 [--val-cells V (256)] [--validate-every N (100)] [--checkpoint-every N (500)]\n"
     "                 [--keep-checkpoints K (3)] [--init-model FILE] [--seed S (0)]\n"
     "                 [--device cpu|cuda] [--threads T] [--resume] [--quiet]\n"
@@ -147,7 +148,7 @@ int runTrain(const Args& args) {
              "n-loss", "val-fraction", "val-cells", "validate-every", "checkpoint-every", "keep-checkpoints",
              "init-model", "seed", "device", "threads", "nproc", "negatives", "cell-gain",
              "downsample-to", "gene-scale-sd", "first-qk-gain", "encoder-lr-scale", "head-hidden",
-             "view-consistency", "view-depth-min", "view-gene-sd", "grad-sync", "grad-bucket-mb"});
+             "view-consistency", "view-depth-min", "view-gene-sd", "view-isotropy", "grad-sync", "grad-bucket-mb"});
   if (o.has("help")) {
     std::printf("%s\n", kUsage);
     return 0;
@@ -185,6 +186,7 @@ int runTrain(const Args& args) {
   t.viewConsistency = o.getDouble("view-consistency", t.viewConsistency);
   t.viewDepthMin = o.getDouble("view-depth-min", t.viewDepthMin);
   t.viewGeneSd = o.getDouble("view-gene-sd", t.viewGeneSd);
+  t.viewIsotropy = o.getDouble("view-isotropy", t.viewIsotropy);
   {
     const std::string sync = o.get("grad-sync", "overlap");
     if (sync != "overlap" && sync != "after")

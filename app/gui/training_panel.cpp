@@ -150,6 +150,7 @@ QStringList TrainRequest::arguments(const QString& corpusCsv, bool resume) const
     << device << "--nproc" << QString::number(nproc) << "--grad-bucket-mb" << num(gradBucketMb);
   if (downsampleTo > 0) a << "--downsample-to" << QString::number(downsampleTo);
   if (viewConsistency > 0) a << "--view-consistency" << num(viewConsistency);
+  if (viewConsistency > 0 && viewIsotropy > 0) a << "--view-isotropy" << num(viewIsotropy);
   a << "--view-depth-min" << num(viewDepthMin) << "--view-gene-sd" << num(viewGeneSd);
   if (threads > 0) a << "--threads" << QString::number(threads);
   if (activationCheckpointing) a << "--activation-checkpointing";
@@ -406,6 +407,11 @@ QWidget* TrainingPanel::buildForm() {
                                   "factors; this weight asks the two views' embeddings to find each other among the "
                                   "batch (InfoNCE), so the embeddings follow the cell more than its donor or batch. "
                                   "Each cell then costs two sentences"));
+  viewIsotropy_ = dspin(hyper, "viewIsotropy", 0, 100, 0, 3, 0.05);
+  viewIsotropy_->setSpecialValueText(tr("off"));
+  viewIsotropy_->setToolTip(tr("With view consistency on: asks the shifts between each cell's two views to point "
+                               "every which way, not along one shared direction (a depth or capture axis that "
+                               "marks the donor). Higher values mix donors better and separate cell types less"));
   viewDepthMin_ = dspin(hyper, "viewDepthMin", 0.01, 1, 0.33, 2, 0.05);
   viewDepthMin_->setToolTip(tr("The second view keeps a share of the cell's UMIs drawn between this and 1"));
   viewGeneSd_ = dspin(hyper, "viewGeneSd", 0, 5, 0.25, 2, 0.05);
@@ -427,6 +433,7 @@ QWidget* TrainingPanel::buildForm() {
   hf->addRow(tr("Encoder learning-rate scale"), encoderLrScale_);
   hf->addRow(tr("Thin cells to (UMIs)"), downsampleTo_);
   hf->addRow(tr("View consistency"), viewConsistency_);
+  hf->addRow(tr("View isotropy"), viewIsotropy_);
   hf->addRow(tr("Second view: least depth share"), viewDepthMin_);
   hf->addRow(tr("Second view: gene factor sd"), viewGeneSd_);
   hf->addRow(tr("Seed"), seed_);
@@ -598,6 +605,7 @@ TrainRequest TrainingPanel::request() const {
   r.encoderLrScale = encoderLrScale_->value();
   r.downsampleTo = downsampleTo_->value();
   r.viewConsistency = viewConsistency_->value();
+  r.viewIsotropy = viewIsotropy_->value();
   r.viewDepthMin = viewDepthMin_->value();
   r.viewGeneSd = viewGeneSd_->value();
   r.valFraction = valFraction_->value();
@@ -643,6 +651,7 @@ void TrainingPanel::setRequest(const TrainRequest& r) {
   encoderLrScale_->setValue(r.encoderLrScale);
   downsampleTo_->setValue(r.downsampleTo);
   viewConsistency_->setValue(r.viewConsistency);
+  viewIsotropy_->setValue(r.viewIsotropy);
   viewDepthMin_->setValue(r.viewDepthMin);
   viewGeneSd_->setValue(r.viewGeneSd);
   valFraction_->setValue(r.valFraction);
@@ -1120,6 +1129,7 @@ void TrainingPanel::saveSettings() const {
   s.setValue("encoderLrScale", r.encoderLrScale);
   s.setValue("downsampleTo", r.downsampleTo);
   s.setValue("viewConsistency", r.viewConsistency);
+  s.setValue("viewIsotropy", r.viewIsotropy);
   s.setValue("viewDepthMin", r.viewDepthMin);
   s.setValue("viewGeneSd", r.viewGeneSd);
   s.setValue("valFraction", r.valFraction);
@@ -1177,6 +1187,7 @@ void TrainingPanel::loadSettings() {
   encoderLrScale_->setValue(s.value("encoderLrScale", d.encoderLrScale).toDouble());
   downsampleTo_->setValue(s.value("downsampleTo", d.downsampleTo).toInt());
   viewConsistency_->setValue(s.value("viewConsistency", d.viewConsistency).toDouble());
+  viewIsotropy_->setValue(s.value("viewIsotropy", d.viewIsotropy).toDouble());
   viewDepthMin_->setValue(s.value("viewDepthMin", d.viewDepthMin).toDouble());
   viewGeneSd_->setValue(s.value("viewGeneSd", d.viewGeneSd).toDouble());
   valFraction_->setValue(s.value("valFraction", d.valFraction).toDouble());

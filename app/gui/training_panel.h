@@ -71,6 +71,7 @@ struct TrainRequest {
   double encoderLrScale = 1.0;  // learning rate of the cell-embedding path relative to lr
   int downsampleTo = 0;    // thin deeper training cells to this many UMIs; 0 = off
   double viewConsistency = 0;  // weight of the two-view InfoNCE term (TrainOptions); 0 = off
+  double viewIsotropy = 0;     // weight of the view-displacement anisotropy term (TrainOptions); 0 = off
   double viewDepthMin = 0.33;  // the second view's depth factor is drawn in [this, 1]
   double viewGeneSd = 0.25;    // sd of the second view's log per-gene capture factors
   // Validation and checkpoints
@@ -219,6 +220,7 @@ class TrainingPanel : public QWidget {
   QDoubleSpinBox* encoderLrScale_ = nullptr;
   QSpinBox* downsampleTo_ = nullptr;
   QDoubleSpinBox* viewConsistency_ = nullptr;
+  QDoubleSpinBox* viewIsotropy_ = nullptr;
   QDoubleSpinBox* viewDepthMin_ = nullptr;
   QDoubleSpinBox* viewGeneSd_ = nullptr;
   QDoubleSpinBox* valFraction_ = nullptr;

@@ -180,7 +180,9 @@ std::string StepMetrics::json() const {
                   ",\"loss\":" + jsonNumber(loss) + ",\"lr\":" + jsonNumber(lr) + ",\"grad_norm\":" +
                   jsonNumber(gradNorm) + ",\"cells_per_s\":" + jsonNumber(cellsPerSecond) +
                   ",\"tokens_per_s\":" + jsonNumber(tokensPerSecond) + ",\"rows_read\":" + std::to_string(rowsRead);
-  if (viewCosine > -2) s += ",\"view_cosine\":" + jsonNumber(viewCosine) + ",\"view_nce\":" + jsonNumber(viewNce);
+  if (viewCosine > -2)
+    s += ",\"view_cosine\":" + jsonNumber(viewCosine) + ",\"view_nce\":" + jsonNumber(viewNce) +
+         ",\"view_anisotropy\":" + jsonNumber(viewAnisotropy);
   if (syncBucketsInBackward >= 0)
     s += ",\"sync_buckets_in_backward\":" + std::to_string(syncBucketsInBackward) +
          ",\"sync_buckets\":" + std::to_string(syncBuckets);
@@ -565,7 +567,7 @@ struct Trainer::Impl {
   StepMetrics trainStep() {
     const auto t0 = std::chrono::steady_clock::now();
     net->train();
-    double lossSum = 0, cosSum = 0, nceSum = 0;
+    double lossSum = 0, cosSum = 0, nceSum = 0, anisoSum = 0;
     int64_t cellsSeen = 0, tokensSeen = 0;
     const bool views = opt.viewConsistency > 0;
     const bool overlap = opt.dist && world > 1 && opt.overlapGradSync;
@@ -604,6 +606,13 @@ struct Trainer::Impl {
           cosSum += sim.diagonal().mean().item<double>();
           nceSum += nce.item<double>();
           loss = loss + opt.viewConsistency * nce;
+          // Anisotropy of the displacements: tr((D'D)^2) / tr(D'D)^2, through the n x n Gram
+          // matrix D D' (the same nonzero eigenvalues).
+          auto d = emb.narrow(0, n, n) - emb.narrow(0, 0, n);
+          auto gram = d.matmul(d.t());
+          auto aniso = gram.pow(2).sum() / (gram.trace().pow(2) + 1e-20);
+          anisoSum += aniso.item<double>();
+          if (opt.viewIsotropy > 0) loss = loss + opt.viewIsotropy * aniso;
         }
       }
       // The last micro-batch's backward pass averages the gradients as it goes (overlap).
@@ -617,13 +626,14 @@ struct Trainer::Impl {
       if (overlap) bucketsInBackward = opt.dist->finishOverlapped(params);
       else opt.dist->averageGradients(params, opt.gradBucketBytes);
       const auto s = opt.dist->sum({lossSum, static_cast<double>(cellsSeen), static_cast<double>(tokensSeen), cosSum,
-                                    nceSum, static_cast<double>(rowsRead)});
+                                    nceSum, static_cast<double>(rowsRead), anisoSum});
       lossSum = s[0] / world;  // each rank's loss is a mean over its slice: the global mean
       cellsSeen = static_cast<int64_t>(s[1]);
       tokensSeen = static_cast<int64_t>(s[2]);
       cosSum = s[3] / world;
       nceSum = s[4] / world;
       rowsRead = static_cast<int64_t>(s[5]);
+      anisoSum = s[6] / world;
     }
     if (gradHook) gradHook(params);
     const double norm =
@@ -653,6 +663,7 @@ struct Trainer::Impl {
     if (views) {
       m.viewCosine = cosSum / opt.gradAccum;
       m.viewNce = nceSum / opt.gradAccum;
+      m.viewAnisotropy = anisoSum / opt.gradAccum;
     }
     return m;
   }
@@ -733,6 +744,7 @@ struct Trainer::Impl {
     if (opt.viewConsistency > 0)
       o << "view_consistency " << opt.viewConsistency << "\nview_depth_min " << opt.viewDepthMin
         << "\nview_gene_sd " << opt.viewGeneSd << "\n";
+    if (opt.viewIsotropy > 0) o << "view_isotropy " << opt.viewIsotropy << "\n";
     if (opt.encoderLrScale != 1.0) o << "encoder_lr_scale " << opt.encoderLrScale << "\n";
     if (opt.equalLengths) o << "equal_lengths " << files.front().sentence.fixedLength << "\n";
     if (opt.depthAwareDecoder) o << "depth_aware_decoder 1\n";
@@ -915,6 +927,10 @@ Trainer::Trainer(const TrainOptions& options) : d_(std::make_unique<Impl>()) {
     fail(ErrorKind::InvalidArgument, "", "--gene-scale-sd must be between 0 and 5 (0 = off)");
   if (!(o.viewConsistency >= 0) || !std::isfinite(o.viewConsistency) || o.viewConsistency > 100)
     fail(ErrorKind::InvalidArgument, "", "--view-consistency must be between 0 and 100 (0 = off)");
+  if (!(o.viewIsotropy >= 0) || !std::isfinite(o.viewIsotropy) || o.viewIsotropy > 100)
+    fail(ErrorKind::InvalidArgument, "", "--view-isotropy must be between 0 and 100 (0 = off)");
+  if (o.viewIsotropy > 0 && !(o.viewConsistency > 0))
+    fail(ErrorKind::InvalidArgument, "", "--view-isotropy needs the second views: set --view-consistency too");
   if (!(o.viewDepthMin > 0 && o.viewDepthMin <= 1))
     fail(ErrorKind::InvalidArgument, "", "--view-depth-min must be in (0, 1]");
   if (!(o.viewGeneSd >= 0) || !std::isfinite(o.viewGeneSd) || o.viewGeneSd > 5)

@@ -296,6 +296,7 @@ class TestTrainingPanel : public QObject {
     changed.encoderLrScale = 0.1;
     changed.downsampleTo = 1500;
     changed.viewConsistency = 0.1;
+    changed.viewIsotropy = 0.3;
     changed.headHidden = "64, 32,16";
     changed.gradBucketMb = 2.5;
     changed.activationCheckpointing = true;
@@ -307,6 +308,7 @@ class TestTrainingPanel : public QObject {
     QCOMPARE(args[args.indexOf("--encoder-lr-scale") + 1], QString("0.1"));
     QCOMPARE(args[args.indexOf("--downsample-to") + 1], QString("1500"));
     QCOMPARE(args[args.indexOf("--view-consistency") + 1], QString("0.1"));
+    QCOMPARE(args[args.indexOf("--view-isotropy") + 1], QString("0.3"));
     QCOMPARE(args[args.indexOf("--head-hidden") + 1], QString("64,32,16"));
     QCOMPARE(args[args.indexOf("--grad-bucket-mb") + 1], QString("2.5"));
     QVERIFY2(args.contains("--activation-checkpointing") && args.contains("--equal-lengths"), qPrintable(args.join(' ')));

@@ -182,6 +182,14 @@ struct TrainOptions {
   // cells are matched within that rank's micro-batch, so a 2-rank run equals a 1-rank run of
   // the same global batch only without this term. 0 = off (UCE_SPEC section 5 alone).
   double viewConsistency = 0;
+  // View isotropy (with views on): adds viewIsotropy x the anisotropy of the micro-batch's view
+  // displacements D (each row a cell's second-view embedding minus its first), tr((D'D)^2) /
+  // tr(D'D)^2 = sum of squared eigenvalues of D'D over their squared sum: 1 when every cell
+  // moves along one direction (a depth axis that any linear read-out finds), 1/min(n, dim) when
+  // the displacements spread over all directions alike. It is scale-free, so it rewards neither
+  // collapse nor spread, only no preferred direction: thinning and capture changes then move a
+  // cell as the sampling noise of the sentence does. 0 = off.
+  double viewIsotropy = 0;
   double viewDepthMin = 0.33;    // SampleOptions::viewDepthMin
   double viewGeneSd = 0.25;      // SampleOptions::viewGeneSd
   // Optimisation
@@ -240,6 +248,7 @@ struct StepMetrics {
   int64_t rowsRead = 0;
   double viewCosine = -2;        // mean cosine of the two views' embeddings (-2 = no views)
   double viewNce = 0;            // the view-consistency InfoNCE loss (TrainOptions::viewConsistency)
+  double viewAnisotropy = 0;     // anisotropy of the view displacements (TrainOptions::viewIsotropy)
   // Data parallel, overlapped: gradient buckets whose all-reduce started during the backward
   // pass, of all buckets (-1 = not overlapped). The first number near the second means the
   // communication ran beside the backward pass.
