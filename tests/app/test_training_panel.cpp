@@ -15,6 +15,7 @@
 #include <QTableWidget>
 #include <QTemporaryDir>
 #include <QCheckBox>
+#include <QDoubleSpinBox>
 #include <QtTest>
 #include <cmath>
 #include <csignal>
@@ -319,6 +320,9 @@ class TestTrainingPanel : public QObject {
     TrainingPanel again(settings_.get());
     const TrainRequest after = again.request();
     QCOMPARE(after.arguments("c.csv", false), before.arguments("c.csv", false));
+    auto* iso = again.findChild<QDoubleSpinBox*>("viewIsotropy");
+    QVERIFY(iso && std::abs(iso->value() - 0.3) < 1e-9);
+    iso->parentWidget()->grab().save(shotDir() + "/training_hyperparameters.png");  // the views' fields
     QCOMPARE(after.corpus.size(), size_t(2));
     QCOMPARE(after.corpus[1].species, QString("mouse"));
     // The finished run is shown again: its charts and a checkpoint to resume from.
