@@ -103,6 +103,21 @@ class TestTrainer : public QObject {
     }
   }
 
+  // A 30-step run of 8 cells a step with views (the view tests): its metrics lines, or
+  // none if it did not run all 30 steps.
+  std::vector<std::string> viewRun(const QString& name, double consistency, double isotropy) {
+    TrainOptions o = base(tmp_.filePath(name));
+    o.viewConsistency = consistency;
+    o.viewIsotropy = isotropy;
+    o.batchSize = 8;
+    o.maxSteps = 30;
+    o.checkpointEvery = 1000;
+    o.validateEvery = 1000;
+    o.dropout = false;
+    if (train(o).steps != 30) return {};
+    return uce::test::lines(tmp_.filePath(name + "/metrics.jsonl"));
+  }
+
  private Q_SLOTS:
   void initTestCase() {
     QString out, err;
@@ -385,16 +400,8 @@ class TestTrainer : public QObject {
   // data and views), and the masked-gene loss (the metrics' "loss") still falls.
   void viewConsistencyPullsTheTwoViewsTogether() {
     auto run = [&](const QString& name, double weight) {
-      TrainOptions o = base(tmp_.filePath(name));
-      o.viewConsistency = weight;
-      o.batchSize = 8;
-      o.maxSteps = 30;
-      o.checkpointEvery = 1000;
-      o.validateEvery = 1000;
-      o.dropout = false;
-      const TrainReport r = train(o);
-      if (r.steps != 30) return -1.0;
-      auto ls = uce::test::lines(tmp_.filePath(name + "/metrics.jsonl"));
+      const auto ls = viewRun(name, weight, 0);
+      if (ls.empty()) return -1.0;
       double nce = 0, first = 0, last = 0;  // over the first and last 10 steps
       for (size_t i = 0; i < 10; ++i) {
         first += uce::test::jsonNumber(ls[i], "loss") / 10;
@@ -438,17 +445,8 @@ class TestTrainer : public QObject {
   // the masked-gene loss still falls. It needs the views, and says so.
   void viewIsotropySpreadsTheViewDisplacements() {
     auto run = [&](const QString& name, double weight) {
-      TrainOptions o = base(tmp_.filePath(name));
-      o.viewConsistency = 0.1;
-      o.viewIsotropy = weight;
-      o.batchSize = 8;
-      o.maxSteps = 30;
-      o.checkpointEvery = 1000;
-      o.validateEvery = 1000;
-      o.dropout = false;
-      const TrainReport r = train(o);
-      if (r.steps != 30) return -1.0;
-      auto ls = uce::test::lines(tmp_.filePath(name + "/metrics.jsonl"));
+      const auto ls = viewRun(name, 0.1, weight);
+      if (ls.empty()) return -1.0;
       double aniso = 0, first = 0, last = 0;
       for (size_t i = 0; i < 10; ++i) {
         first += uce::test::jsonNumber(ls[i], "loss") / 10;
