@@ -567,7 +567,9 @@ struct Trainer::Impl {
   StepMetrics trainStep() {
     const auto t0 = std::chrono::steady_clock::now();
     net->train();
-    double lossSum = 0, cosSum = 0, nceSum = 0, anisoSum = 0;
+    // The micro-batches' loss and view metrics are summed on the device and read once a step
+    // (one host sync, not one per value and micro-batch): [loss, cosine, InfoNCE, anisotropy].
+    torch::Tensor sums;
     int64_t cellsSeen = 0, tokensSeen = 0;
     const bool views = opt.viewConsistency > 0;
     const bool overlap = opt.dist && world > 1 && opt.overlapGradSync;
@@ -591,7 +593,7 @@ struct Trainer::Impl {
       Batch b = makeBatch(samples, 0, samples.size());
       torch::Tensor emb;
       auto loss = torch::binary_cross_entropy_with_logits(logits(b, views ? &emb : nullptr), b.labels);
-      lossSum += loss.item<double>();
+      std::vector<torch::Tensor> parts{loss.detach()};
       if (views) {
         // Both views' embeddings are L2-normalised: dot products are cosines. The term is the
         // symmetric InfoNCE loss of matching each cell's second view among the micro-batch's
@@ -603,24 +605,28 @@ struct Trainer::Impl {
           auto target = torch::arange(n, torch::TensorOptions().dtype(torch::kLong).device(sim.device()));
           auto nce = 0.5 * (torch::nn::functional::cross_entropy(sim / kViewTemperature, target) +
                             torch::nn::functional::cross_entropy(sim.t() / kViewTemperature, target));
-          cosSum += sim.diagonal().mean().item<double>();
-          nceSum += nce.item<double>();
           loss = loss + opt.viewConsistency * nce;
           // Anisotropy of the displacements: tr((D'D)^2) / tr(D'D)^2, through the n x n Gram
           // matrix D D' (the same nonzero eigenvalues).
           auto d = emb.narrow(0, n, n) - emb.narrow(0, 0, n);
           auto gram = d.matmul(d.t());
           auto aniso = gram.pow(2).sum() / (gram.trace().pow(2) + 1e-20);
-          anisoSum += aniso.item<double>();
           if (opt.viewIsotropy > 0) loss = loss + opt.viewIsotropy * aniso;
+          parts.insert(parts.end(), {sim.diagonal().mean().detach(), nce.detach(), aniso.detach()});
+        } else {
+          parts.resize(4, torch::zeros({}, loss.options()));
         }
       }
+      sums = sums.defined() ? sums + torch::stack(parts) : torch::stack(parts);
       // The last micro-batch's backward pass averages the gradients as it goes (overlap).
       if (overlap && a == opt.gradAccum - 1) opt.dist->armOverlapped();
       (loss / opt.gradAccum).backward();
       cellsSeen += static_cast<int64_t>(cellsHere);
       tokensSeen += b.realTokens;
     }
+    const auto host = sums.to(torch::kCPU, torch::kDouble);
+    const double* h = host.data_ptr<double>();
+    double lossSum = h[0], cosSum = views ? h[1] : 0, nceSum = views ? h[2] : 0, anisoSum = views ? h[3] : 0;
     int bucketsInBackward = -1;
     if (opt.dist && world > 1) {
       if (overlap) bucketsInBackward = opt.dist->finishOverlapped(params);
