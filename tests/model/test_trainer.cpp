@@ -784,6 +784,32 @@ print(len(sd))
     QVERIFY(uce::test::jsonNumber(uce::test::lines(tmp_.filePath("seed8/metrics.jsonl"))[0], "loss") != uce::test::jsonNumber(la[0], "loss"));
   }
 
+  // The logged loss and view cosine of a step are the means over the whole step, however it is
+  // split: 2 micro-batches of 8 cells log what 1 micro-batch of 16 logs for the same cells (the
+  // chart a user reads; the values are summed on the device over the micro-batches).
+  void stepMetricsAreMeansOverMicroBatches() {
+    auto firstLine = [&](const QString& name, int batch, int accum) {
+      TrainOptions o = base(tmp_.filePath(name));
+      o.batchSize = batch;
+      o.gradAccum = accum;
+      o.maxSteps = 1;
+      o.checkpointEvery = 100;
+      o.validateEvery = 100;
+      o.dropout = false;
+      o.viewConsistency = 0.1;
+      train(o);
+      return uce::test::lines(tmp_.filePath(name + "/metrics.jsonl")).at(0);
+    };
+    const std::string whole = firstLine("mean-16x1", 16, 1), split = firstLine("mean-8x2", 8, 2);
+    const std::string quarter = firstLine("mean-4x4", 4, 4);
+    for (const char* k : {"loss", "view_cosine"}) {
+      const double w = uce::test::jsonNumber(whole, k), s = uce::test::jsonNumber(split, k);
+      const double q = uce::test::jsonNumber(quarter, k);
+      qInfo("%s: 16 x 1 %.7g, 8 x 2 %.7g, 4 x 4 %.7g", k, w, s, q);
+      QVERIFY2(w > 0 && std::abs(w - s) < 1e-5 * std::abs(w) && std::abs(w - q) < 1e-5 * std::abs(w), k);
+    }
+  }
+
   void cliInterruptLeavesCheckpointAndResumes() {
     const QString out = tmp_.filePath("cli");
     QStringList args = {"train", "--corpus", corpus_, "--assets", assets_, "--out", out, "--nlayers", "1",
