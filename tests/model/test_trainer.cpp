@@ -103,18 +103,21 @@ class TestTrainer : public QObject {
     }
   }
 
-  // A 30-step run of 8 cells a step with views (the view tests): its metrics lines, or
-  // none if it did not run all 30 steps.
-  std::vector<std::string> viewRun(const QString& name, double consistency, double isotropy) {
+  // A run of `steps` steps of `batch` cells in `accum` micro-batches with views, no dropout,
+  // no checkpoint or validation on the way (the view tests): its metrics lines, or none if it
+  // did not run all the steps.
+  std::vector<std::string> viewRun(const QString& name, double consistency, double isotropy, int steps = 30,
+                                   int batch = 8, int accum = 1) {
     TrainOptions o = base(tmp_.filePath(name));
     o.viewConsistency = consistency;
     o.viewIsotropy = isotropy;
-    o.batchSize = 8;
-    o.maxSteps = 30;
+    o.batchSize = batch;
+    o.gradAccum = accum;
+    o.maxSteps = steps;
     o.checkpointEvery = 1000;
     o.validateEvery = 1000;
     o.dropout = false;
-    if (train(o).steps != 30) return {};
+    if (train(o).steps != steps) return {};
     return uce::test::lines(tmp_.filePath(name + "/metrics.jsonl"));
   }
 
@@ -789,16 +792,8 @@ print(len(sd))
   // chart a user reads; the values are summed on the device over the micro-batches).
   void stepMetricsAreMeansOverMicroBatches() {
     auto firstLine = [&](const QString& name, int batch, int accum) {
-      TrainOptions o = base(tmp_.filePath(name));
-      o.batchSize = batch;
-      o.gradAccum = accum;
-      o.maxSteps = 1;
-      o.checkpointEvery = 100;
-      o.validateEvery = 100;
-      o.dropout = false;
-      o.viewConsistency = 0.1;
-      train(o);
-      return uce::test::lines(tmp_.filePath(name + "/metrics.jsonl")).at(0);
+      const auto ls = viewRun(name, 0.1, 0, 1, batch, accum);
+      return ls.empty() ? std::string() : ls[0];
     };
     const std::string whole = firstLine("mean-16x1", 16, 1), split = firstLine("mean-8x2", 8, 2);
     const std::string quarter = firstLine("mean-4x4", 4, 4);
