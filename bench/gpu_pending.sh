@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The device checks still pending for issues 3 and 4, in one call, most wanted first. A step is
+# skipped when less than its expected time is left of BUDGET seconds (default 520), so the call
+# ends inside the device tool's limit and still returns every log.
+#   1. bench/gpu_train_profile.py 24 1075 (Python, no build), on the GPU while `uce` builds on
+#      the CPU (the build leaves it two cores)
+#   2. the steps DO names, in its order (default below): runs of bench/gpu_train.sh (l33 and
+#      l33_eq, the 33-layer MFU with and without equal lengths; l4, l4_eq; resume, the CUDA
+#      resume check) and of bench/gpu_scale.sh (scale4: 100,000 cells through 4 layers end to
+#      end; scale33: 10,000 through 33; l4_trace: the traced 20,000-cell 4-layer pass)
+# Prints to stdout; every log and trace goes into $OUT/logs.tgz (the tool returns 8 files at most).
+# usage (device machine, repository root): bash bench/gpu_pending.sh
+set -uo pipefail
+export PY=${PY:-python3} BUILD=${BUILD:-build-gpu}
+BUDGET=${BUDGET:-520}
+export LOG=/tmp/uce-gpu-logs UCE=$BUILD/app/uce
+mkdir -p "$LOG"
+t0=$(date +%s)
+spent() { echo $(( $(date +%s) - t0 )); }
+fits() {  # seconds label: true when that many seconds are left
+  [ $(( BUDGET - $(spent) )) -ge "$1" ] && return 0
+  echo "[skipped $2: $(spent) s spent of $BUDGET]"
+  return 1
+}
+pack() { tar -czf "${OUT:-/tmp}/logs.tgz" "$LOG" /tmp/uce-gpu-train/*.log /tmp/uce-gpu-train/*/metrics.jsonl 2>/dev/null; }
+trap pack EXIT
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader
+$PY -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)'
+profile=
+[ "${PROFILE:-1}" = 0 ] || { $PY bench/gpu_train_profile.py 24 1075 >"$LOG/train_profile.log" 2>&1 & profile=$!; }
+CMAKE_BUILD_PARALLEL_LEVEL=$(( $(nproc) - 2 )) bash -c 'source bench/gpu_build.sh' || { echo "build FAILED"; wait; exit 1; }
+echo "[build: $(spent) s]"
+if [ -n "$profile" ]; then
+  wait $profile
+  echo "== bench/gpu_train_profile.py 24 1075 [$(spent) s]"
+  cat "$LOG/train_profile.log"
+fi
+train() { CELLS=4000 STEPS=12 RUNS="$1" bash bench/gpu_train.sh; }
+scale() { RUNS=$1 SCALE4=100000 SCALE33=10000 bash bench/gpu_scale.sh; }
+# step: seconds it needs at least, then the command
+declare -A need=([l33]=150 [l33_eq]=120 [scale4]=110 [scale33]=100 [l4]=40 [l4_eq]=40 [resume]=60 [l4_trace]=60)
+for step in ${DO:-l33 l33_eq scale4 scale33 l4 l4_eq resume l4_trace}; do
+  fits "${need[$step]:-60}" "$step" || continue
+  echo "== $step [$(spent) s]"
+  case $step in
+    scale*|l4_trace|l4_20k|l33_trace) scale "$step" ;;
+    *) train "$step" ;;
+  esac
+done
+echo "total: $(spent) s"
