@@ -6,7 +6,8 @@
 #      the CPU (the build leaves it two cores)
 #   2. the steps DO names, in its order (default below): runs of bench/gpu_train.sh (l33 and
 #      l33_eq, the 33-layer MFU with and without equal lengths; l4, l4_eq; resume, the CUDA
-#      resume check) and of bench/gpu_scale.sh (scale4: 100,000 cells through 4 layers end to
+#      resume check; l4_loop, l33_loop, l33_eq_loop: the same with --adamw loop, the baseline of
+#      the fused AdamW; fused: the fused update against the loop) and of bench/gpu_scale.sh (scale4: 100,000 cells through 4 layers end to
 #      end; scale33: 10,000 through 33; l4_trace: the traced 20,000-cell 4-layer pass)
 # Prints to stdout; every log and trace goes into $OUT/logs.tgz (the tool returns 8 files at most).
 # usage (device machine, repository root): bash bench/gpu_pending.sh
@@ -27,7 +28,7 @@ trap pack EXIT
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader
 $PY -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)'
 profile=
-[ "${PROFILE:-1}" = 0 ] || { $PY bench/gpu_train_profile.py 24 1075 >"$LOG/train_profile.log" 2>&1 & profile=$!; }
+[ "${PROFILE:-1}" = 0 ] ||  # PROFILE=0 skips it { $PY bench/gpu_train_profile.py 24 1075 >"$LOG/train_profile.log" 2>&1 & profile=$!; }
 CMAKE_BUILD_PARALLEL_LEVEL=$(( $(nproc) - 2 )) bash -c 'source bench/gpu_build.sh' || { echo "build FAILED"; wait; exit 1; }
 echo "[build: $(spent) s]"
 if [ -n "$profile" ]; then

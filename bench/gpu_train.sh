@@ -52,6 +52,34 @@ want l33_ckpt && train l33_ckpt 33 "$B33CK" --activation-checkpointing
 # kernels run in the forward and backward passes; compare with l4 and l33 above.
 want l4_eq && train l4_eq 4 "$B4" --equal-lengths
 want l33_eq && train l33_eq 33 "$B33" --equal-lengths
+# AdamW (and the gradient-norm clip) as LibTorch's per-parameter loop, the baseline of the runs
+# above (--adamw auto: fused on CUDA with LibTorch >= 2).
+want l4_loop && train l4_loop 4 "$B4" --adamw loop
+want l33_loop && train l33_loop 33 "$B33" --adamw loop
+want l33_eq_loop && train l33_eq_loop 33 "$B33" --equal-lengths --adamw loop
+# The fused update against the loop (RUNS=fused): a small model without dropout, 30 steps each
+# way from the same seed; the losses and gradient norms should agree to float noise.
+if want fused; then
+  rm -rf "$W"/fu_* "$W/fused.log"
+  for impl in loop fused; do
+    $UCE train --corpus "$W/data/corpus.csv" --assets "$W/data/assets" --out "$W/fu_$impl" --nlayers 2 --d-model 256 \
+      --nhead 8 --d-hid 512 --output-dim 256 --batch-size 32 --max-steps 30 --sample-size 512 --no-dropout \
+      --validate-every 1000000 --checkpoint-every 1000000 --val-cells 16 --device "$DEVICE" --adamw $impl \
+      --threads "$THREADS" --quiet >>"$W/fused.log" 2>&1 || { echo "fused check ($impl) FAILED:"; tail -5 "$W/fused.log"; }
+  done
+  $PY - "$W" <<'PY'
+import json, sys
+w = sys.argv[1]
+def rows(d):
+    return {m["step"]: m for m in map(json.loads, open(f"{w}/{d}/metrics.jsonl")) if "loss" in m and "step" in m}
+a, b = rows("fu_loop"), rows("fu_fused")
+steps = sorted(set(a) & set(b))
+dl = max(abs(a[k]["loss"] - b[k]["loss"]) for k in steps)
+dg = max(abs(a[k]["grad_norm"] - b[k]["grad_norm"]) / a[k]["grad_norm"] for k in steps)
+print(f"fused vs loop AdamW over {len(steps)} steps: max |loss difference| {dl:.2e} (loss {a[steps[0]]['loss']:.4f} -> "
+      f"{a[steps[-1]]['loss']:.4f}); max relative grad-norm difference {dg:.2e}")
+PY
+fi
 # Resume on the GPU (RUNS=resume): a small model with dropout trains 6 steps with a checkpoint
 # every 3; copies of its output folder, cut back to the step-3 checkpoint, --resume to 6. The
 # checkpoint holds the CUDA generator's state (rng-cuda.pt), so the resumed steps draw the same

@@ -47,6 +47,7 @@ const char* kUsage =
     "                 [--device cpu|cuda] [--threads T] [--resume] [--quiet]\n"
     "                 [--nproc P (1)] [--no-dropout] [--activation-checkpointing] [--equal-lengths]\n"
     "                 [--grad-sync overlap|after (overlap)] [--grad-bucket-mb M (25)]\n"
+    "                 [--adamw auto|loop|fused (auto)]\n"
     "The corpus is a CSV with columns path,species[,layer]; relative paths are relative to it.\n"
     "Writes OUT/metrics.jsonl, OUT/checkpoints/step-N/ and OUT/model.torch (release state-dict\n"
     "layout: `uce embed --model OUT/model.torch`). Ctrl-C writes a checkpoint; --resume continues.\n"
@@ -56,6 +57,8 @@ const char* kUsage =
     "averaged in buckets of --grad-bucket-mb while the backward pass runs (--grad-sync after: once\n"
     "it is done; the same weights). --equal-lengths fills every training sentence to one length with\n"
     "extra gene draws: no padding and no attention mask, so the fused attention kernels run on CUDA.\n"
+    "--adamw fused runs the clip and AdamW's update as multi-tensor CUDA kernels (LibTorch >= 2;\n"
+    "auto: on CUDA where it can, else LibTorch's per-parameter loop; the same update and checkpoints).\n"
     "--depth-aware-decoder gives the binary decoder the cell's log depth (a learned per-gene slope),\n"
     "so the embedding need not carry it; the slope is trainer state, not part of OUT/model.torch.";
 
@@ -148,7 +151,8 @@ int runTrain(const Args& args) {
              "n-loss", "val-fraction", "val-cells", "validate-every", "checkpoint-every", "keep-checkpoints",
              "init-model", "seed", "device", "threads", "nproc", "negatives", "cell-gain",
              "downsample-to", "gene-scale-sd", "first-qk-gain", "encoder-lr-scale", "head-hidden",
-             "view-consistency", "view-depth-min", "view-gene-sd", "view-isotropy", "grad-sync", "grad-bucket-mb"});
+             "view-consistency", "view-depth-min", "view-gene-sd", "view-isotropy", "grad-sync", "grad-bucket-mb",
+             "adamw"});
   if (o.has("help")) {
     std::printf("%s\n", kUsage);
     return 0;
@@ -215,6 +219,7 @@ int runTrain(const Args& args) {
   t.activationCheckpointing = o.has("activation-checkpointing");
   t.equalLengths = o.has("equal-lengths");
   t.depthAwareDecoder = o.has("depth-aware-decoder");
+  t.adamw = o.get("adamw", t.adamw);
   bool quiet = o.has("quiet");
   const long long nproc = o.getInt("nproc", 1);
   if (nproc < 1 || nproc > 4096) throw Error(ErrorKind::InvalidArgument, "", "--nproc must be between 1 and 4096");

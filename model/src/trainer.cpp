@@ -192,6 +192,21 @@ std::string StepMetrics::json() const {
 
 // ---- trainer ---------------------------------------------------------------------------
 
+#if TORCH_VERSION_MAJOR >= 2
+// The key of a parameter in an optimizer's state map: its TensorImpl's address, as a pointer
+// (LibTorch 2) or as the text LibTorch 1.x printed it to.
+template <typename Key>
+Key adamStateKey(const torch::Tensor& p) {
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream os;
+    os << p.unsafeGetTensorImpl();
+    return os.str();
+  } else {
+    return p.unsafeGetTensorImpl();
+  }
+}
+#endif
+
 struct Trainer::Impl {
   TrainOptions opt;
   std::vector<CorpusFile> files;
@@ -200,6 +215,7 @@ struct Trainer::Impl {
   torch::nn::Linear depthHead{nullptr};  // TrainOptions::depthAwareDecoder (checkpoints: depth-head.pt)
   std::vector<torch::Tensor> params;
   std::unique_ptr<torch::optim::AdamW> optimizer;
+  bool fusedAdamw = false;  // TrainOptions::adamw resolved: fusedClipAndStep instead of the loop
   std::function<void(std::vector<at::Tensor>&)> gradHook;
   int64_t stepsDone = 0;
   int threads = 1;
@@ -226,6 +242,58 @@ struct Trainer::Impl {
     const uint64_t h = mix64(mix64(opt.seed ^ kValSalt) ^ mix64(static_cast<uint64_t>(file)) ^ static_cast<uint64_t>(row));
     return static_cast<double>(h >> 11) * 0x1.0p-53 < opt.valFraction;
   }
+
+#if TORCH_VERSION_MAJOR >= 2
+  // TrainOptions::adamw "fused": the gradient-norm clip and AdamW's update as multi-tensor
+  // kernels (a handful of launches in all, against a few a parameter tensor), on the tensors of
+  // LibTorch's own AdamW state, so checkpoints (optimizer.pt) are the same either way. The
+  // gradient norm is read back after the update is queued, so the device never waits on the host.
+  // Returns the total gradient norm before clipping, as clip_grad_norm_ does.
+  double fusedClipAndStep(const std::vector<double>& groupLr) {
+    torch::NoGradGuard noGrad;
+    std::vector<torch::Tensor> grads;
+    for (auto& p : params)
+      if (p.grad().defined()) grads.push_back(p.grad());
+    if (grads.empty()) return 0.0;
+    auto total = at::stack(at::_foreach_norm(grads, 2)).norm(2);
+    if (opt.clipNorm > 0) at::_foreach_mul_(grads, (opt.clipNorm / (total + 1e-6)).clamp_max(1.0));
+    auto& state = optimizer->state();
+    using Key = typename std::decay_t<decltype(state)>::key_type;
+    auto& groups = optimizer->param_groups();
+    std::map<int64_t, torch::Tensor> stepCounts;
+    for (size_t g = 0; g < groups.size(); ++g) {
+      const auto& o = static_cast<const torch::optim::AdamWOptions&>(groups[g].options());
+      std::vector<torch::Tensor> ps, gs, m, v, steps;
+      for (auto& p : groups[g].params()) {
+        if (!p.grad().defined()) continue;
+        const Key key = adamStateKey<Key>(p);
+        auto it = state.find(key);
+        if (it == state.end()) {  // as LibTorch's AdamW starts a parameter's state
+          auto st = std::make_unique<torch::optim::AdamWParamState>();
+          st->step(0);
+          st->exp_avg(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+          st->exp_avg_sq(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+          it = state.emplace(key, std::move(st)).first;
+        }
+        auto& st = static_cast<torch::optim::AdamWParamState&>(*it->second);
+        st.step(st.step() + 1);
+        ps.push_back(p);
+        gs.push_back(p.grad());
+        m.push_back(st.exp_avg());
+        v.push_back(st.exp_avg_sq());
+        // The kernel reads each tensor's step count (bias corrections) from the device: one
+        // tensor for each count (all parameters share one, unless one had no gradient once).
+        auto& count = stepCounts[st.step()];
+        if (!count.defined()) count = torch::full({}, static_cast<double>(st.step()), p.options().dtype(torch::kFloat));
+        steps.push_back(count);
+      }
+      if (ps.empty()) continue;
+      at::_fused_adamw_(ps, gs, m, v, {}, steps, groupLr[g], std::get<0>(o.betas()), std::get<1>(o.betas()),
+                        o.weight_decay(), o.eps(), /*amsgrad=*/false, /*maximize=*/false);
+    }
+    return total.item<double>();
+  }
+#endif
 
   double lrAt(int64_t step) const {  // step: 0-based index of the optimizer step
     const int64_t warm = opt.warmupSteps >= 0 ? opt.warmupSteps : std::max<int64_t>(1, opt.maxSteps / 20);
@@ -642,13 +710,21 @@ struct Trainer::Impl {
       anisoSum = s[6] / world;
     }
     if (gradHook) gradHook(params);
-    const double norm =
-        torch::nn::utils::clip_grad_norm_(params, opt.clipNorm > 0 ? opt.clipNorm : std::numeric_limits<double>::infinity());
     const double lr = lrAt(stepsDone);
     auto& groups = optimizer->param_groups();
-    for (size_t g = 0; g < groups.size(); ++g)  // two groups: [cell-embedding path, head]
-      static_cast<torch::optim::AdamWOptions&>(groups[g].options()).lr(groups.size() > 1 && g == 0 ? lr * opt.encoderLrScale : lr);
-    optimizer->step();
+    std::vector<double> groupLr;
+    for (size_t g = 0; g < groups.size(); ++g) {  // two groups: [cell-embedding path, head]
+      groupLr.push_back(groups.size() > 1 && g == 0 ? lr * opt.encoderLrScale : lr);
+      static_cast<torch::optim::AdamWOptions&>(groups[g].options()).lr(groupLr.back());
+    }
+    double norm = 0;
+#if TORCH_VERSION_MAJOR >= 2
+    if (fusedAdamw) norm = fusedClipAndStep(groupLr);
+#endif
+    if (!fusedAdamw) {
+      norm = torch::nn::utils::clip_grad_norm_(params, opt.clipNorm > 0 ? opt.clipNorm : std::numeric_limits<double>::infinity());
+      optimizer->step();
+    }
     optimizer->zero_grad();
     ++stepsDone;
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -953,6 +1029,13 @@ Trainer::Trainer(const TrainOptions& options) : d_(std::make_unique<Impl>()) {
   } else {
     torch::set_num_threads(d.threads);
   }
+  if (o.adamw != "auto" && o.adamw != "loop" && o.adamw != "fused")
+    fail(ErrorKind::InvalidArgument, "", "--adamw must be auto, loop or fused");
+  constexpr bool kFusedBuilt = TORCH_VERSION_MAJOR >= 2;
+  if (o.adamw == "fused" && !(kFusedBuilt && d.device.is_cuda()))
+    fail(ErrorKind::InvalidArgument, "", "--adamw fused needs --device cuda and LibTorch >= 2 (this is LibTorch " TORCH_VERSION
+                                         "); use --adamw loop or auto");
+  d.fusedAdamw = o.adamw == "fused" || (o.adamw == "auto" && kFusedBuilt && d.device.is_cuda());
 
   fs::path latest;
   if (o.resume) {

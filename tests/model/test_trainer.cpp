@@ -633,6 +633,34 @@ class TestTrainer : public QObject {
     QVERIFY2(err.contains("--encoder-lr-scale"), qPrintable(err));
   }
 
+  // adamw: "auto" runs LibTorch's per-parameter AdamW on the CPU (the fused kernels are CUDA
+  // only), so its weights are the loop's bit for bit; "fused" on the CPU, or a name that is not
+  // an implementation, is refused before any work with a message naming the option.
+  // (The fused update against the loop on CUDA: bench/gpu_train.sh RUNS=fused.)
+  void adamwImplementationIsCheckedAndAutoIsTheLoopOnCpu() {
+    TrainOptions loop = base(tmp_.filePath("adamw-loop")), autoImpl = base(tmp_.filePath("adamw-auto"));
+    loop.maxSteps = autoImpl.maxSteps = 2;
+    loop.adamw = "loop";
+    Trainer(loop).run();
+    Trainer(autoImpl).run();
+    compareWeights(tmp_.filePath("adamw-loop/model.torch"), tmp_.filePath("adamw-auto/model.torch"));
+    for (const char* impl : {"fused", "foreach"}) {
+      TrainOptions bad = base(tmp_.filePath(QString("adamw-") + impl));
+      bad.adamw = impl;
+      try {
+        Trainer t(bad);
+        QFAIL(impl);
+      } catch (const uce::Error& e) {
+        QVERIFY2(QString(e.what()).contains("--adamw"), e.what());
+      }
+      QVERIFY(!QDir(tmp_.filePath(QString("adamw-") + impl) + "/checkpoints").exists());
+    }
+    QString out, err;
+    QCOMPARE(cli({"train", "--corpus", corpus_, "--assets", assets_, "--out", tmp_.filePath("adamw-cli"), "--adamw",
+                  "fused"}, &out, &err), 2);
+    QVERIFY2(err.contains("--adamw fused needs --device cuda"), qPrintable(err));
+  }
+
   // headHidden: a narrower training head. The saved weights carry its widths, a resume and the
   // embedder read them back from the shapes, and the cell path is the same network as before.
   void narrowHeadIsSavedResumedAndEmbedded() {

@@ -201,6 +201,11 @@ struct TrainOptions {
   int warmupSteps = -1;          // linear warm-up; -1 = 5 % of maxSteps
   double minLrRatio = 0.1;       // cosine decay ends at lr * minLrRatio at maxSteps
   double clipNorm = 1.0;         // total gradient-norm clip; <= 0 disables
+  // How the AdamW step runs: "loop" (LibTorch's optimizer, a few kernels a parameter tensor),
+  // "fused" (one multi-tensor kernel for all of them, and the clip's norms as one multi-tensor
+  // kernel; CUDA with LibTorch >= 2 only) or "auto" (fused where it can run, else the loop).
+  // The same update up to float rounding; the optimizer state and checkpoints are the same.
+  std::string adamw = "auto";
   int64_t maxSteps = 10000;
   // Control
   int64_t checkpointEvery = 500; // steps; a checkpoint is also written at the end / on a signal
