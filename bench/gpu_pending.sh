@@ -28,7 +28,7 @@ trap pack EXIT
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader
 $PY -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)'
 profile=
-[ "${PROFILE:-1}" = 0 ] ||  # PROFILE=0 skips it { $PY bench/gpu_train_profile.py 24 1075 >"$LOG/train_profile.log" 2>&1 & profile=$!; }
+[ "${PROFILE:-1}" = 0 ] || { $PY bench/gpu_train_profile.py 24 1075 >"$LOG/train_profile.log" 2>&1 & profile=$!; }
 CMAKE_BUILD_PARALLEL_LEVEL=$(( $(nproc) - 2 )) bash -c 'source bench/gpu_build.sh' || { echo "build FAILED"; wait; exit 1; }
 echo "[build: $(spent) s]"
 if [ -n "$profile" ]; then
