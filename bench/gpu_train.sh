@@ -57,6 +57,16 @@ want l33_eq && train l33_eq 33 "$B33" --equal-lengths
 want l4_loop && train l4_loop 4 "$B4" --adamw loop
 want l33_loop && train l33_loop 33 "$B33" --adamw loop
 want l33_eq_loop && train l33_eq_loop 33 "$B33" --equal-lengths --adamw loop
+# Where a 33-layer step's time goes (RUNS=l33_eq_trace): UCE_TRAIN_TRACE=1 waits for the device
+# after each phase of a step; the medians of steps 4 on, in ms.
+if want l33_eq_trace; then
+  UCE_TRAIN_TRACE=1 train l33_eq_trace 33 "$B33" --equal-lengths
+  grep '^trace: step' "$W/l33_eq_trace.log" | sed 's/[a-z:+,]//g; s/  */ /g' | awk '$1 > 3' | $PY -c '
+import statistics, sys
+rows = [list(map(float, l.split())) for l in sys.stdin if l.strip()]
+names = ["read", "tokenize", "upload", "forward + backward", "update", "step"]
+print("traced step, median ms of", len(rows), "steps:", ", ".join(f"{n} {statistics.median(r[i + 1] for r in rows):.1f}" for i, n in enumerate(names)))'
+fi
 # The fused update against the loop (RUNS=fused): a small model without dropout, 30 steps each
 # way from the same seed; the losses and gradient norms should agree to float noise.
 if want fused; then

@@ -5,6 +5,7 @@
 #include <QDir>
 #include <QFile>
 #include <QProcess>
+#include <QRegularExpression>
 #include <QTemporaryDir>
 #include <QtTest>
 
@@ -659,6 +660,34 @@ class TestTrainer : public QObject {
     QCOMPARE(cli({"train", "--corpus", corpus_, "--assets", assets_, "--out", tmp_.filePath("adamw-cli"), "--adamw",
                   "fused"}, &out, &err), 2);
     QVERIFY2(err.contains("--adamw fused needs --device cuda"), qPrintable(err));
+  }
+
+  // UCE_TRAIN_TRACE=1 prints one line a step whose phases add up to the step's time (the
+  // device tool's bench/gpu_train.sh reads them), and leaves the training itself alone.
+  void traceAccountsForEachStepAndChangesNothing() {
+    const QStringList args{"train", "--corpus", corpus_, "--assets", assets_, "--nlayers", "1", "--d-model", "32",
+                           "--nhead", "4", "--batch-size", "8", "--max-steps", "3", "--sample-size", "64",
+                           "--validate-every", "1000", "--checkpoint-every", "1000", "--threads", "2", "--quiet"};
+    QString out, err;
+    QCOMPARE(cli(QStringList(args) << "--out" << tmp_.filePath("trace-off"), &out, &err), 0);
+    QVERIFY2(!err.contains("trace:"), qPrintable(err));
+    qputenv("UCE_TRAIN_TRACE", "1");
+    const int rc = cli(QStringList(args) << "--out" << tmp_.filePath("trace-on"), &out, &err);
+    qunsetenv("UCE_TRAIN_TRACE");
+    QCOMPARE(rc, 0);
+    compareWeights(tmp_.filePath("trace-off/model.torch"), tmp_.filePath("trace-on/model.torch"));
+    QRegularExpression re(R"(trace: step (\d+): read ([0-9.]+) ms, tokenize ([0-9.]+) ms, upload ([0-9.]+) ms, )"
+                          R"(forward \+ backward ([0-9.]+) ms, update ([0-9.]+) ms, step ([0-9.]+) ms)");
+    int steps = 0;
+    for (auto it = re.globalMatch(err); it.hasNext();) {
+      const auto m = it.next();
+      QCOMPARE(m.captured(1).toInt(), ++steps);
+      double parts = 0;
+      for (int i = 2; i <= 6; ++i) parts += m.captured(i).toDouble();
+      const double step = m.captured(7).toDouble();
+      QVERIFY2(m.captured(5).toDouble() > 0 && std::abs(parts - step) <= 0.3 + 0.01 * step, qPrintable(m.captured(0)));
+    }
+    QVERIFY2(steps == 3, qPrintable(err.left(2000)));
   }
 
   // headHidden: a narrower training head. The saved weights carry its widths, a resume and the
