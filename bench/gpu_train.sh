@@ -53,7 +53,7 @@ want l33_ckpt && train l33_ckpt 33 "$B33CK" --activation-checkpointing
 want l4_eq && train l4_eq 4 "$B4" --equal-lengths
 want l33_eq && train l33_eq 33 "$B33" --equal-lengths
 # AdamW (and the gradient-norm clip) as LibTorch's per-parameter loop, the baseline of the runs
-# above (--adamw auto: fused on CUDA with LibTorch >= 2).
+# above (--adamw auto: fused on CUDA with LibTorch >= 2.1).
 want l4_loop && train l4_loop 4 "$B4" --adamw loop
 want l33_loop && train l33_loop 33 "$B33" --adamw loop
 want l33_eq_loop && train l33_eq_loop 33 "$B33" --equal-lengths --adamw loop

@@ -57,7 +57,7 @@ const char* kUsage =
     "averaged in buckets of --grad-bucket-mb while the backward pass runs (--grad-sync after: once\n"
     "it is done; the same weights). --equal-lengths fills every training sentence to one length with\n"
     "extra gene draws: no padding and no attention mask, so the fused attention kernels run on CUDA.\n"
-    "--adamw fused runs the clip and AdamW's update as multi-tensor CUDA kernels (LibTorch >= 2;\n"
+    "--adamw fused runs the clip and AdamW's update as multi-tensor CUDA kernels (LibTorch >= 2.1;\n"
     "auto: on CUDA where it can, else LibTorch's per-parameter loop; the same update and checkpoints).\n"
     "--depth-aware-decoder gives the binary decoder the cell's log depth (a learned per-gene slope),\n"
     "so the embedding need not carry it; the slope is trainer state, not part of OUT/model.torch.";

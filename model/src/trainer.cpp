@@ -192,7 +192,10 @@ std::string StepMetrics::json() const {
 
 // ---- trainer ---------------------------------------------------------------------------
 
-#if TORCH_VERSION_MAJOR >= 2
+// TrainOptions::adamw "fused" needs _fused_adamw_ (LibTorch 2.0) and _foreach_mul_ by a tensor (2.1).
+#define UCE_FUSED_ADAMW (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1))
+
+#if UCE_FUSED_ADAMW
 // The key of a parameter in an optimizer's state map: its TensorImpl's address, as a pointer
 // (LibTorch 2) or as the text LibTorch 1.x printed it to.
 template <typename Key>
@@ -243,7 +246,7 @@ struct Trainer::Impl {
     return static_cast<double>(h >> 11) * 0x1.0p-53 < opt.valFraction;
   }
 
-#if TORCH_VERSION_MAJOR >= 2
+#if UCE_FUSED_ADAMW
   // TrainOptions::adamw "fused": the gradient-norm clip and AdamW's update as multi-tensor
   // kernels (a handful of launches in all, against a few a parameter tensor), on the tensors of
   // LibTorch's own AdamW state, so checkpoints (optimizer.pt) are the same either way. The
@@ -739,7 +742,7 @@ struct Trainer::Impl {
       static_cast<torch::optim::AdamWOptions&>(groups[g].options()).lr(groupLr.back());
     }
     double norm = 0;
-#if TORCH_VERSION_MAJOR >= 2
+#if UCE_FUSED_ADAMW
     if (fusedAdamw) norm = fusedClipAndStep(groupLr);
 #endif
     if (!fusedAdamw) {
@@ -1060,9 +1063,9 @@ Trainer::Trainer(const TrainOptions& options) : d_(std::make_unique<Impl>()) {
   }
   if (o.adamw != "auto" && o.adamw != "loop" && o.adamw != "fused")
     fail(ErrorKind::InvalidArgument, "", "--adamw must be auto, loop or fused");
-  constexpr bool kFusedBuilt = TORCH_VERSION_MAJOR >= 2;
+  constexpr bool kFusedBuilt = UCE_FUSED_ADAMW;
   if (o.adamw == "fused" && !(kFusedBuilt && d.device.is_cuda()))
-    fail(ErrorKind::InvalidArgument, "", "--adamw fused needs --device cuda and LibTorch >= 2 (this is LibTorch " TORCH_VERSION
+    fail(ErrorKind::InvalidArgument, "", "--adamw fused needs --device cuda and LibTorch >= 2.1 (this is LibTorch " TORCH_VERSION
                                          "); use --adamw loop or auto");
   d.fusedAdamw = o.adamw == "fused" || (o.adamw == "auto" && kFusedBuilt && d.device.is_cuda());
 

@@ -203,7 +203,7 @@ struct TrainOptions {
   double clipNorm = 1.0;         // total gradient-norm clip; <= 0 disables
   // How the AdamW step runs: "loop" (LibTorch's optimizer, a few kernels a parameter tensor),
   // "fused" (one multi-tensor kernel for all of them, and the clip's norms as one multi-tensor
-  // kernel; CUDA with LibTorch >= 2 only) or "auto" (fused where it can run, else the loop).
+  // kernel; CUDA with LibTorch >= 2.1 only) or "auto" (fused where it can run, else the loop).
   // The same update up to float rounding; the optimizer state and checkpoints are the same.
   std::string adamw = "auto";
   int64_t maxSteps = 10000;
