@@ -52,6 +52,9 @@ want l33_ckpt && train l33_ckpt 33 "$B33CK" --activation-checkpointing
 # kernels run in the forward and backward passes; compare with l4 and l33 above.
 want l4_eq && train l4_eq 4 "$B4" --equal-lengths
 want l33_eq && train l33_eq 33 "$B33" --equal-lengths
+# Twice the 33-layer batch (RUNS=l33_eq_b48): how much of a step is paid once a step, not once a
+# cell. It keeps twice l33_eq's activations, which may not fit an H100 (the run then fails alone).
+want l33_eq_b48 && train l33_eq_b48 33 $((2 * B33)) --equal-lengths
 # AdamW (and the gradient-norm clip) as LibTorch's per-parameter loop, the baseline of the runs
 # above (--adamw auto: fused on CUDA with LibTorch >= 2.1).
 want l4_loop && train l4_loop 4 "$B4" --adamw loop
