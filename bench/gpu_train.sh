@@ -70,15 +70,21 @@ rows = [list(map(float, l.split())) for l in sys.stdin if l.strip()]
 names = ["read", "tokenize", "upload", "forward + backward", "update", "step"]
 print("traced step, median ms of", len(rows), "steps:", ", ".join(f"{n} {statistics.median(r[i + 1] for r in rows):.1f}" for i, n in enumerate(names)))'
 fi
+# A small model (2 layers, d_model 256, batch 32, sample 512) for the update and resume checks.
+small() {  # log steps out-dir extra...
+  local log=$1 steps=$2 out=$3
+  shift 3
+  $UCE train --corpus "$W/data/corpus.csv" --assets "$W/data/assets" --out "$out" --nlayers 2 --d-model 256 \
+    --nhead 8 --d-hid 512 --output-dim 256 --batch-size 32 --max-steps "$steps" --sample-size 512 \
+    --validate-every 1000000 --val-cells 16 --device "$DEVICE" --threads "$THREADS" --quiet "$@" >>"$log" 2>&1
+}
 # The fused update against the loop (RUNS=fused): a small model without dropout, 30 steps each
 # way from the same seed; the losses and gradient norms should agree to float noise.
 if want fused; then
   rm -rf "$W"/fu_* "$W/fused.log"
   for impl in loop fused; do
-    $UCE train --corpus "$W/data/corpus.csv" --assets "$W/data/assets" --out "$W/fu_$impl" --nlayers 2 --d-model 256 \
-      --nhead 8 --d-hid 512 --output-dim 256 --batch-size 32 --max-steps 30 --sample-size 512 --no-dropout \
-      --validate-every 1000000 --checkpoint-every 1000000 --val-cells 16 --device "$DEVICE" --adamw $impl \
-      --threads "$THREADS" --quiet >>"$W/fused.log" 2>&1 || { echo "fused check ($impl) FAILED:"; tail -5 "$W/fused.log"; }
+    small "$W/fused.log" 30 "$W/fu_$impl" --no-dropout --checkpoint-every 1000000 --adamw $impl ||
+      { echo "fused check ($impl) FAILED:"; tail -5 "$W/fused.log"; }
   done
   $PY - "$W" <<'PY'
 import json, sys
@@ -100,21 +106,14 @@ fi
 # bitwise deterministic). The control resumes without rng-cuda.pt: fresh masks, so its losses
 # move by dropout's noise.
 if want resume; then
-  small() {  # out-dir extra...
-    local out=$1
-    shift
-    $UCE train --corpus "$W/data/corpus.csv" --assets "$W/data/assets" --out "$out" --nlayers 2 --d-model 256 \
-      --nhead 8 --d-hid 512 --output-dim 256 --batch-size 32 --max-steps 6 --sample-size 512 \
-      --validate-every 1000000 --checkpoint-every 3 --keep-checkpoints 5 --val-cells 16 --device "$DEVICE" \
-      --threads "$THREADS" --quiet "$@" >>"$W/resume.log" 2>&1
-  }
+  every3() { small "$W/resume.log" 6 "$1" --checkpoint-every 3 --keep-checkpoints 5 "${@:2}"; }
   cut_back() {  # straight-run copy -> resumable from step 3
     cp -r "$W/rs_straight" "$1" && rm -rf "$1"/checkpoints/step-0000006 "$1/model.torch"
   }
   rm -rf "$W"/rs_* "$W/resume.log"
-  small "$W/rs_straight" && cut_back "$W/rs_resumed" && cut_back "$W/rs_control" &&
-    rm -f "$W"/rs_control/checkpoints/*/rng-cuda.pt && small "$W/rs_resumed" --resume &&
-    small "$W/rs_control" --resume || { echo "resume check FAILED:"; tail -5 "$W/resume.log"; }
+  every3 "$W/rs_straight" && cut_back "$W/rs_resumed" && cut_back "$W/rs_control" &&
+    rm -f "$W"/rs_control/checkpoints/*/rng-cuda.pt && every3 "$W/rs_resumed" --resume &&
+    every3 "$W/rs_control" --resume || { echo "resume check FAILED:"; tail -5 "$W/resume.log"; }
   ls "$W"/rs_resumed/checkpoints/*/rng-cuda.pt >/dev/null 2>&1 || echo "resume check: no rng-cuda.pt in the checkpoints"
   $PY - "$W" <<'PY'
 import json, sys
