@@ -29,19 +29,51 @@ if [ ! -f "$W/data/corpus.csv" ]; then
     --threads "$THREADS" --quiet >/dev/null || exit 1
   printf 'path,species\n%s,human\n' "$(ls "$W"/data/*.h5ad | head -1)" >"$W/data/corpus.csv"
 fi
+# The GPU's SM clock and power, sampled every 200 ms while a run trains (CUDA with nvidia-smi):
+# a GPU held at its power limit clocks down in a long run, which a short profile does not see.
+clocks_start() {
+  smi_pid=
+  [ "$DEVICE" = cuda ] && command -v nvidia-smi >/dev/null || return 0
+  nvidia-smi --query-gpu=clocks.sm,power.draw,temperature.gpu --format=csv,noheader,nounits -lms 200 >"$W/$1.smi" &
+  smi_pid=$!
+}
+clocks_stop() {
+  [ -n "$smi_pid" ] || return 0
+  kill "$smi_pid" 2>/dev/null
+  wait "$smi_pid" 2>/dev/null
+  $PY - "$W/$1.smi" <<'PY'
+import statistics, sys
+rows = []
+for line in open(sys.argv[1]):
+    try:
+        rows.append([float(x) for x in line.split(",")])
+    except ValueError:
+        pass
+busy = [r for r in rows if r[1] > 200] or rows  # samples while the GPU works (start-up excluded)
+if busy:
+    clk, pw, tc = zip(*busy)
+    print(f"  GPU while busy ({len(busy)} samples): SM clock median {statistics.median(clk):.0f} MHz "
+          f"(min {min(clk):.0f}, max {max(clk):.0f}), power median {statistics.median(pw):.0f} W "
+          f"(max {max(pw):.0f}), temperature max {max(tc):.0f} C")
+PY
+}
 train() {  # label layers batch extra-flags...
   local label=$1 layers=$2 batch=$3
   shift 3
   rm -rf "$W/$label"
   local t0=$(date +%s)
+  clocks_start "$label"
   if ! $UCE train --corpus "$W/data/corpus.csv" --assets "$W/data/assets" --out "$W/$label" --nlayers "$layers" \
       --d-model "$DMODEL" --nhead "$NHEAD" --d-hid $((4 * DMODEL)) --output-dim "$DMODEL" --batch-size "$batch" \
       --max-steps "$STEPS" --sample-size "$SAMPLE" --validate-every 1000000 --checkpoint-every 1000000 --val-cells 16 --device "$DEVICE" \
       --threads "$THREADS" --quiet "$@" >"$W/$label.log" 2>&1; then
+    clocks_stop "$label" >/dev/null
     echo "train $label FAILED:"; tail -5 "$W/$label.log"; return 1
   fi
-  echo "[$label: batch $batch $*; $(( $(date +%s) - t0 )) s incl. start-up]"
+  local secs=$(( $(date +%s) - t0 ))
+  echo "[$label: batch $batch $*; $secs s incl. start-up]"
   $PY bench/gpu_train_mfu.py "$W/$label/metrics.jsonl" "$layers" "$DMODEL" $((4 * DMODEL)) "$TOKDIM" "$DMODEL" 64 "$PEAK"
+  clocks_stop "$label"
 }
 RUNS=${RUNS:-all}
 want() { [[ " $RUNS " == *" all "* || " $RUNS " == *" $1 "* ]]; }
@@ -52,6 +84,25 @@ want l33_ckpt && train l33_ckpt 33 "$B33CK" --activation-checkpointing
 # kernels run in the forward and backward passes; compare with l4 and l33 above.
 want l4_eq && train l4_eq 4 "$B4" --equal-lengths
 want l33_eq && train l33_eq 33 "$B33" --equal-lengths
+# The layers wholly in bf16 (--bf16-layers: weights cast each pass from the fp32 masters; the
+# residual adds, LayerNorm and dropout in bf16, not fp32 between autocast's casts): against l33_eq
+# and l4 in the same call. l33_eq_bf16 also prints how far its losses are from l33_eq's (the same
+# seed, data and dropout draws: the 33-layer numerics check).
+want l4_bf16 && train l4_bf16 4 "$B4" --bf16-layers
+if want l33_eq_bf16; then
+  train l33_eq_bf16 33 "$B33" --equal-lengths --bf16-layers
+  [ -f "$W/l33_eq/metrics.jsonl" ] && $PY - "$W" <<'PY'
+import json, sys
+w = sys.argv[1]
+def rows(d):
+    return {m["step"]: m for m in map(json.loads, open(f"{w}/{d}/metrics.jsonl")) if "loss" in m and "step" in m}
+a, b = rows("l33_eq"), rows("l33_eq_bf16")
+steps = sorted(set(a) & set(b))
+dl = max(abs(a[k]["loss"] - b[k]["loss"]) for k in steps)
+print(f"33 layers, bf16 layers vs autocast over {len(steps)} steps: max |loss difference| {dl:.2e} "
+      f"(autocast {a[steps[0]]['loss']:.4f} -> {a[steps[-1]]['loss']:.4f}, bf16 layers {b[steps[-1]]['loss']:.4f})")
+PY
+fi
 # Twice the 33-layer batch (RUNS=l33_eq_b48): how much of a step is paid once a step, not once a
 # cell. It keeps twice l33_eq's activations, which may not fit an H100 (the run then fails alone).
 want l33_eq_b48 && train l33_eq_b48 33 $((2 * B33)) --equal-lengths
@@ -97,6 +148,30 @@ dl = max(abs(a[k]["loss"] - b[k]["loss"]) for k in steps)
 dg = max(abs(a[k]["grad_norm"] - b[k]["grad_norm"]) / a[k]["grad_norm"] for k in steps)
 print(f"fused vs loop AdamW over {len(steps)} steps: max |loss difference| {dl:.2e} (loss {a[steps[0]]['loss']:.4f} -> "
       f"{a[steps[-1]]['loss']:.4f}); max relative grad-norm difference {dg:.2e}")
+PY
+fi
+# bf16 layers against autocast alone (RUNS=bf16): the small model without dropout, 30 steps each
+# way from the same seed; the losses should agree to bf16 rounding and both should fall.
+if want bf16; then
+  rm -rf "$W"/bf_* "$W/bf16.log"
+  for mode in autocast bf16; do
+    extra=()
+    [ $mode = bf16 ] && extra=(--bf16-layers)
+    small "$W/bf16.log" 30 "$W/bf_$mode" --no-dropout --checkpoint-every 1000000 "${extra[@]}" ||
+      { echo "bf16 check ($mode) FAILED:"; tail -5 "$W/bf16.log"; }
+  done
+  $PY - "$W" <<'PY'
+import json, sys
+w = sys.argv[1]
+def rows(d):
+    return {m["step"]: m for m in map(json.loads, open(f"{w}/{d}/metrics.jsonl")) if "loss" in m and "step" in m}
+a, b = rows("bf_autocast"), rows("bf_bf16")
+steps = sorted(set(a) & set(b))
+dl = max(abs(a[k]["loss"] - b[k]["loss"]) for k in steps)
+dg = max(abs(a[k]["grad_norm"] - b[k]["grad_norm"]) / a[k]["grad_norm"] for k in steps)
+print(f"bf16 layers vs autocast over {len(steps)} steps: max |loss difference| {dl:.2e} (autocast "
+      f"{a[steps[0]]['loss']:.4f} -> {a[steps[-1]]['loss']:.4f}, bf16 layers -> {b[steps[-1]]['loss']:.4f}); "
+      f"max relative grad-norm difference {dg:.2e}")
 PY
 fi
 # Resume on the GPU (RUNS=resume): a small model with dropout trains 6 steps with a checkpoint

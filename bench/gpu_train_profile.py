@@ -9,7 +9,9 @@ Variants of a stack of LAYERS layers, forward + backward (the baseline is the fi
   as trainer    masked keys (lengths drawn like real sentences), autocast, fp32 weights
   equal length  the same without a mask (every sentence as long as the longest)
   bf16 weights  no mask, weights and activations in bf16 without autocast (no casts)
+  --bf16-layers no mask, fp32 weights cast to bf16 each pass, activations in bf16, no autocast
   no dropout    no mask, autocast, dropout off
+  sustained     equal length again for SUSTAIN seconds (power-limit clocks); SM clocks via nvidia-smi
 Then AdamW over the parameters of N33 layers (the release's 33-layer shape): a loop over
 parameters (what LibTorch's C++ AdamW does), foreach and fused, each as a share of a 33-layer
 step of the baseline; and the kernel table of the baseline (torch profiler).
@@ -22,6 +24,9 @@ usage: python3 bench/gpu_train_profile.py [BATCH=24] [LEN=1075]
   CPU dry run: DEVICE=cpu D=64 H=4 HID=128 N33=2 python3 bench/gpu_train_profile.py 4 80
 """
 import os
+import shutil
+import statistics
+import subprocess
 import sys
 import time
 
@@ -79,28 +84,55 @@ lengths[0] = L
 key_mask = (torch.arange(L)[None, :] < lengths[:, None]).to(dev).view(B, 1, 1, L)
 
 
-def step_fn(layers, autocast, mask, drop, dtype):
+def step_fn(layers, autocast, mask, drop, dtype, cast=False):
     x = torch.randn(B, L, D, device=dev, dtype=dtype, requires_grad=True)
 
     def run():
         with torch.autocast(device_type=dev, dtype=torch.bfloat16, enabled=autocast):
             y = x
             for W in layers:
+                if cast:  # uce train --bf16-layers: each pass casts the fp32 masters
+                    W = {k: v.to(torch.bfloat16) for k, v in W.items()}
                 y = layer(W, y, mask, drop)
             loss = y[:, 0].float().square().mean()
         loss.backward()
     return run
 
 
-def timeit(fn, reps=5):
+class Clocks:
+    """The SM clock (MHz), sampled by nvidia-smi every 100 ms while a timing runs (CUDA only)."""
+
+    def __enter__(self):
+        self.proc = None
+        if dev == "cuda" and shutil.which("nvidia-smi"):
+            self.proc = subprocess.Popen(["nvidia-smi", "--query-gpu=clocks.sm", "--format=csv,noheader,nounits",
+                                          "-lms", "100"], stdout=subprocess.PIPE, text=True)
+        return self
+
+    def __exit__(self, *exc):
+        self.mhz = []
+        if self.proc:
+            self.proc.terminate()
+            out, _ = self.proc.communicate()
+            self.mhz = [float(x) for x in out.split() if x.replace(".", "").isdigit()]
+
+    def __str__(self):
+        return f"  SM clock median {statistics.median(self.mhz):.0f} MHz (min {min(self.mhz):.0f})" if self.mhz else ""
+
+
+def timeit(fn, reps=5, clocks=None):
     for _ in range(2):
         fn()
     sync()
-    t = time.perf_counter()
-    for _ in range(reps):
-        fn()
-    sync()
-    return (time.perf_counter() - t) / reps
+    with Clocks() as c:
+        t = time.perf_counter()
+        for _ in range(reps):
+            fn()
+        sync()
+        secs = (time.perf_counter() - t) / reps
+    if clocks is not None:
+        clocks.append(str(c))
+    return secs
 
 
 flop = 2 * L * (4 * D * D + 2 * D * HID) + 4 * L * L * D  # forward, per cell per layer
@@ -112,20 +144,29 @@ variants = [
     ("as trainer (mask, autocast)", step_fn(fp32_layers, True, key_mask, P_DROP, torch.float32)),
     ("equal length (no mask)", step_fn(fp32_layers, True, None, P_DROP, torch.float32)),
     ("bf16 weights, no autocast, no mask", step_fn(bf16_layers, False, None, P_DROP, torch.bfloat16)),
+    ("--bf16-layers (fp32 masters cast), no mask", step_fn(fp32_layers, False, None, P_DROP, torch.bfloat16, True)),
     ("no dropout (no mask, autocast)", step_fn(fp32_layers, True, None, 0.0, torch.float32)),
 ]
+# The equal-length variant again for SUSTAIN seconds (default 4, about a 33-layer training run's
+# dozen steps): a GPU at its power limit runs slower after a while than in the short timings.
+sustain = float(os.environ.get("SUSTAIN", 4))
+variants.append((f"equal length, sustained {sustain:g} s", variants[1][1]))
 base = None
 for name, fn in variants:
+    reps = 5
     try:
-        secs = timeit(fn)
+        if name.startswith("equal length, sustained"):
+            reps = max(5, round(sustain / (timeit(fn, reps=2))))
+        clocks = []
+        secs = timeit(fn, reps=reps, clocks=clocks)
     except Exception as e:  # noqa: BLE001
-        print(f"{name:38s} unavailable ({str(e).splitlines()[0][:90]})")
+        print(f"{name:44s} unavailable ({str(e).splitlines()[0][:90]})")
         continue
     us = secs / B / LAYERS * 1e6
     tflops = 3 * flop * B * LAYERS / secs / 1e12
     base = base or secs
-    print(f"{name:38s} {us:8.1f} us/cell/layer  {tflops:6.1f} TFLOP/s  MFU {100 * tflops / PEAK:5.1f} %  "
-          f"speed-up {base / secs:5.2f}x")
+    print(f"{name:44s} {us:8.1f} us/cell/layer  {tflops:6.1f} TFLOP/s  MFU {100 * tflops / PEAK:5.1f} %  "
+          f"speed-up {base / secs:5.2f}x  ({reps} reps){clocks[0]}")
 base_us_cell_layer = base / B / LAYERS * 1e6 if base else float("nan")
 for W in fp32_layers + bf16_layers:
     for t in W.values():

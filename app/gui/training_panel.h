@@ -87,6 +87,7 @@ struct TrainRequest {
   double gradBucketMb = 25;  // data parallel: gradient all-reduce bucket size (--grad-bucket-mb)
   bool activationCheckpointing = false;  // recompute activations in backward (--activation-checkpointing)
   bool equalLengths = false;  // equal-length training sentences, no attention mask (--equal-lengths)
+  bool bf16Layers = false;    // transformer layers wholly in bf16 in training (--bf16-layers)
   int threads = 0;         // CPU threads per process; 0 = the trainer shares the cores
 
   // `uce train` arguments (without the program) for a corpus CSV written to corpusCsv.
@@ -234,6 +235,7 @@ class TrainingPanel : public QWidget {
   QDoubleSpinBox* gradBucketMb_ = nullptr;
   QCheckBox* activationCheckpointing_ = nullptr;
   QCheckBox* equalLengths_ = nullptr;
+  QCheckBox* bf16Layers_ = nullptr;
   QSpinBox* threads_ = nullptr;
 
   // Run view.

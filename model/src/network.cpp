@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "autocast.h"
@@ -45,36 +46,42 @@ torch::nn::Linear linearLayer(int64_t in, int64_t out, bool init) {
   return l;
 }
 
-// PyTorch's nn.MultiheadAttention with packed q/k/v projections; parameter names match.
+// Self-attention with packed q/k/v projections (nn.MultiheadAttention's computation) on the
+// given weights: the module's own, or their bf16 copies (TrainOptions::bf16Layers).
+// x [B, L, d], keyMask [B, L] bool (true = attend), undefined when nothing is padded.
+torch::Tensor selfAttention(const torch::Tensor& x, const torch::Tensor& keyMask, int64_t heads,
+                            const torch::Tensor& inW, const torch::Tensor& inB, const torch::Tensor& outW,
+                            const torch::Tensor& outB) {
+  const int64_t B = x.size(0), L = x.size(1), d = x.size(2), hd = d / heads;
+  auto qkv = torch::nn::functional::linear(x, inW, inB)
+                 .view({B, L, 3, heads, hd})
+                 .permute({2, 0, 3, 1, 4});  // [3, B, H, L, hd]
+  auto out = attend(qkv[0], qkv[1], qkv[2], keyMask).permute({0, 2, 1, 3}).reshape({B, L, d});
+  return torch::nn::functional::linear(out, outW, outB);
+}
+// The output at position 0 only ([B, 1, d]): queries of the CLS token over every key. This is
+// all the last layer has to compute, since the decoder reads the CLS position alone.
+torch::Tensor selfAttentionFirst(const torch::Tensor& x, const torch::Tensor& keyMask, int64_t heads,
+                                 const torch::Tensor& inW, const torch::Tensor& inB, const torch::Tensor& outW,
+                                 const torch::Tensor& outB) {
+  const int64_t B = x.size(0), L = x.size(1), d = x.size(2), hd = d / heads;
+  auto q = torch::nn::functional::linear(x.narrow(1, 0, 1), inW.narrow(0, 0, d), inB.narrow(0, 0, d))
+               .view({B, 1, heads, hd})
+               .permute({0, 2, 1, 3});  // [B, H, 1, hd]
+  auto kv = torch::nn::functional::linear(x, inW.narrow(0, d, 2 * d), inB.narrow(0, d, 2 * d))
+                .view({B, L, 2, heads, hd})
+                .permute({2, 0, 3, 1, 4});  // [2, B, H, L, hd]
+  auto out = attend(q, kv[0], kv[1], keyMask).permute({0, 2, 1, 3}).reshape({B, 1, d});
+  return torch::nn::functional::linear(out, outW, outB);
+}
+
+// PyTorch's nn.MultiheadAttention's parameters (packed q/k/v projections); names match.
 struct SelfAttentionImpl : torch::nn::Module {
   SelfAttentionImpl(int64_t d, int64_t heads, bool init) : d(d), heads(heads) {
     in_proj_weight = register_parameter("in_proj_weight", torch::empty({3 * d, d}));
     in_proj_bias = register_parameter("in_proj_bias", torch::zeros({3 * d}));
     out_proj = register_module("out_proj", linearLayer(d, d, init));
     if (init) torch::nn::init::xavier_uniform_(in_proj_weight);
-  }
-  // x [B, L, d], keyMask [B, L] bool (true = attend), undefined when nothing is padded.
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& keyMask) {
-    const int64_t B = x.size(0), L = x.size(1), hd = d / heads;
-    auto qkv = torch::nn::functional::linear(x, in_proj_weight, in_proj_bias)
-                   .view({B, L, 3, heads, hd})
-                   .permute({2, 0, 3, 1, 4});  // [3, B, H, L, hd]
-    auto out = attend(qkv[0], qkv[1], qkv[2], keyMask).permute({0, 2, 1, 3}).reshape({B, L, d});
-    return out_proj->forward(out);
-  }
-  // The output at position 0 only ([B, 1, d]): queries of the CLS token over every key. This is
-  // all the last layer has to compute, since the decoder reads the CLS position alone.
-  torch::Tensor forwardFirst(const torch::Tensor& x, const torch::Tensor& keyMask) {
-    const int64_t B = x.size(0), L = x.size(1), hd = d / heads;
-    auto q = torch::nn::functional::linear(x.narrow(1, 0, 1), in_proj_weight.narrow(0, 0, d),
-                                           in_proj_bias.narrow(0, 0, d))
-                 .view({B, 1, heads, hd})
-                 .permute({0, 2, 1, 3});  // [B, H, 1, hd]
-    auto kv = torch::nn::functional::linear(x, in_proj_weight.narrow(0, d, 2 * d), in_proj_bias.narrow(0, d, 2 * d))
-                  .view({B, L, 2, heads, hd})
-                  .permute({2, 0, 3, 1, 4});  // [2, B, H, L, hd]
-    auto out = attend(q, kv[0], kv[1], keyMask).permute({0, 2, 1, 3}).reshape({B, 1, d});
-    return out_proj->forward(out);
   }
   int64_t d, heads;
   torch::Tensor in_proj_weight, in_proj_bias;
@@ -91,27 +98,40 @@ struct EncoderLayerImpl : torch::nn::Module {
     norm1 = register_module("norm1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(1e-5)));
     norm2 = register_module("norm2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(1e-5)));
   }
-  // firstOnly: compute the output at position 0 only ([B, 1, d]).
-  torch::Tensor forward(const torch::Tensor& in, const torch::Tensor& keyMask, bool firstOnly = false) {
-    if (folded.on && !is_training() && !cudaAutocastEnabled()) return forwardFolded(in, keyMask, firstOnly);
+  // firstOnly: compute the output at position 0 only ([B, 1, d]). castTo (training with bf16
+  // layers, UceNetworkImpl::setTrainingLayerDtype): every weight is cast to it for this pass
+  // (differentiably; the parameters, which the optimizer updates, keep their dtype) and the
+  // layer runs on tensors of that dtype throughout, LayerNorm and dropout included.
+  torch::Tensor forward(const torch::Tensor& in, const torch::Tensor& keyMask, bool firstOnly = false,
+                        std::optional<torch::ScalarType> castTo = std::nullopt) {
+    if (folded.on && !is_training() && !cudaAutocastEnabled() && !castTo)
+      return forwardFolded(in, keyMask, firstOnly);
+    auto w = [&](const torch::Tensor& t) { return castTo ? t.to(*castTo) : t; };
+    const auto& sa = *self_attn;
     const double p = is_training() ? 0.05 : 0.0;
     torch::Tensor x = firstOnly ? in.narrow(1, 0, 1) : in;
-    auto a = firstOnly ? self_attn->forwardFirst(in, keyMask) : self_attn->forward(in, keyMask);
-    x = norm1(x + torch::dropout(a, p, is_training()));
-    return norm2(x + torch::dropout(linear2(torch::dropout(hidden(x), p, is_training())), p, is_training()));
+    const auto inW = w(sa.in_proj_weight), inB = w(sa.in_proj_bias);
+    const auto outW = w(sa.out_proj->weight), outB = w(sa.out_proj->bias);
+    auto a = firstOnly ? selfAttentionFirst(in, keyMask, sa.heads, inW, inB, outW, outB)
+                       : selfAttention(in, keyMask, sa.heads, inW, inB, outW, outB);
+    const int64_t d = sa.d;
+    x = torch::layer_norm(x + torch::dropout(a, p, is_training()), {d}, w(norm1->weight), w(norm1->bias), 1e-5);
+    auto y = torch::nn::functional::linear(torch::dropout(hidden(x, w(linear1->weight), w(linear1->bias)), p, is_training()),
+                                           w(linear2->weight), w(linear2->bias));
+    return torch::layer_norm(x + torch::dropout(y, p, is_training()), {d}, w(norm2->weight), w(norm2->bias), 1e-5);
   }
-  // relu(linear1(x)); in inference on CUDA with matching dtypes one fused cuBLASLt call.
-  torch::Tensor hidden(const torch::Tensor& x) {
+  // relu(x W1^T + b1); in inference on CUDA with matching dtypes one fused cuBLASLt call.
+  torch::Tensor hidden(const torch::Tensor& x, const torch::Tensor& w1, const torch::Tensor& b1) {
 #if TORCH_VERSION_MAJOR >= 2
-    if (!is_training() && x.is_cuda() && x.scalar_type() == linear1->weight.scalar_type() && !cudaAutocastEnabled()) {
+    if (!is_training() && x.is_cuda() && x.scalar_type() == w1.scalar_type() && !cudaAutocastEnabled()) {
       auto flat = x.reshape({-1, x.size(-1)});
-      auto h = at::_addmm_activation(linear1->bias, flat, linear1->weight.t());
+      auto h = at::_addmm_activation(b1, flat, w1.t());
       auto sizes = x.sizes().vec();
       sizes.back() = h.size(-1);
       return h.view(sizes);
     }
 #endif
-    return torch::relu(linear1(x));
+    return torch::relu(torch::nn::functional::linear(x, w1, b1));
   }
   // Inference with the two residual adds inside the GEMMs (no separate add kernels). The
   // layer's input arrives with out_proj's bias b_o already added (the previous layer's norm2
@@ -181,17 +201,22 @@ TORCH_MODULE(EncoderLayer);
 // autocast is re-entered as it was) and back-propagates through it.
 struct CheckpointedLayer : torch::autograd::Function<CheckpointedLayer> {
   // The mask goes by address (an undefined tensor may not be a Function input in LibTorch 2).
+  // castTo: a torch::ScalarType, or -1 for none (EncoderLayer::forward).
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, int64_t maskAddress,
-                               int64_t layerAddress, bool firstOnly) {
+                               int64_t layerAddress, bool firstOnly, int64_t castTo) {
     auto* layer = reinterpret_cast<EncoderLayerImpl*>(static_cast<intptr_t>(layerAddress));
     const torch::Tensor& keyMask = *reinterpret_cast<const torch::Tensor*>(static_cast<intptr_t>(maskAddress));
     ctx->saved_data["layer"] = layerAddress;
     ctx->saved_data["first"] = firstOnly;
+    ctx->saved_data["cast"] = castTo;
     ctx->saved_data["autocast"] = cudaAutocastEnabled();
     ctx->saved_data["mask"] = keyMask;
     ctx->saved_data["rng"] = rngState(x.device());
     ctx->save_for_backward({x});
-    return layer->forward(x, keyMask, firstOnly);
+    return layer->forward(x, keyMask, firstOnly, castOf(castTo));
+  }
+  static std::optional<torch::ScalarType> castOf(int64_t castTo) {
+    return castTo < 0 ? std::nullopt : std::optional<torch::ScalarType>(static_cast<torch::ScalarType>(castTo));
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
@@ -209,12 +234,12 @@ struct CheckpointedLayer : torch::autograd::Function<CheckpointedLayer> {
       torch::AutoGradMode enable(true);
       const bool before = cudaAutocastEnabled();
       if (autocast != before) setCudaAutocast(autocast);
-      out = layer->forward(xd, mask, firstOnly);
+      out = layer->forward(xd, mask, firstOnly, castOf(ctx->saved_data["cast"].toInt()));
       if (autocast != before) setCudaAutocast(before);
     }
     setRngState(x.device(), now);
     torch::autograd::backward({out}, {grads[0]});
-    return {xd.grad(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    return {xd.grad(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
   static at::Generator generator(const torch::Device& device) {
     return device.is_cuda() ? at::globalContext().defaultGenerator(device) : at::detail::getDefaultCPUGenerator();
@@ -377,14 +402,30 @@ torch::Tensor UceNetworkImpl::runLayers(torch::Tensor x, const torch::Tensor& ke
   const torch::Tensor mask = !keyMask.defined() || keyMask.all().item<bool>() ? torch::Tensor() : keyMask;
   const bool checkpoint = checkpointing_ && is_training() && torch::GradMode::is_enabled();
   const size_t n = layers_->size();
+  // Training with bf16 layers (setTrainingLayerDtype; a pass with gradients, dropout on or
+  // off): the residual stream enters in bf16 and the layers cast their own weights, so
+  // autocast, which would run every LayerNorm in fp32 with casts on either side, is off for
+  // them (a checkpointed layer's recomputation does the same).
+  const bool castLayers = trainLayerDtype_ != torch::kFloat && torch::GradMode::is_enabled();
+  const int64_t castTo = castLayers ? static_cast<int64_t>(trainLayerDtype_) : -1;
+  const bool autocastWas = castLayers && cudaAutocastEnabled();
+  if (castLayers) x = x.to(trainLayerDtype_);
+  if (autocastWas) setCudaAutocast(false);
   for (size_t k = 0; k < n; ++k) {
     auto* layer = (*layers_)[k]->as<EncoderLayer>();
     const bool first = firstOnlyAtEnd && k + 1 == n;
     x = checkpoint ? CheckpointedLayer::apply(x, static_cast<int64_t>(reinterpret_cast<intptr_t>(&mask)),
-                                              static_cast<int64_t>(reinterpret_cast<intptr_t>(layer)), first)
-                   : layer->forward(x, mask, first);
+                                              static_cast<int64_t>(reinterpret_cast<intptr_t>(layer)), first, castTo)
+                   : layer->forward(x, mask, first, CheckpointedLayer::castOf(castTo));
   }
+  if (autocastWas) setCudaAutocast(true);
   return x;
+}
+
+void UceNetworkImpl::setTrainingLayerDtype(torch::ScalarType dtype) {
+  if (dtype != torch::kFloat && dtype != torch::kBFloat16)
+    uce::fail(uce::ErrorKind::InvalidArgument, "", "training layers run in float32 or bfloat16 only");
+  trainLayerDtype_ = dtype;
 }
 
 torch::Tensor UceNetworkImpl::encode(const torch::Tensor& tokens, const torch::Tensor& keyMask) {

@@ -1150,6 +1150,7 @@ Trainer::Trainer(const TrainOptions& options) : d_(std::make_unique<Impl>()) {
   d.net->to(d.device);
   d.net->train(o.dropout);
   d.net->setActivationCheckpointing(o.activationCheckpointing);
+  d.net->setTrainingLayerDtype(o.bf16Layers ? torch::kBFloat16 : torch::kFloat);
   // The cell-embedding path first, then the training head (TrainOptions::encoderLrScale).
   std::vector<torch::Tensor> body, head;
   for (auto& p : d.net->named_parameters())

@@ -143,8 +143,10 @@ class TestTrainingPanel : public QObject {
     // Derived defaults are left to the trainer: no --d-hid, --output-dim or --warmup.
     QVERIFY(!args.contains("--d-hid") && !args.contains("--output-dim") && !args.contains("--warmup"));
     // The CLI's switches that are off by default are off in the panel too.
-    QVERIFY(!args.contains("--activation-checkpointing") && !args.contains("--equal-lengths"));
-    QVERIFY(help.contains("[--activation-checkpointing]") && help.contains("[--equal-lengths]"));
+    QVERIFY(!args.contains("--activation-checkpointing") && !args.contains("--equal-lengths") &&
+            !args.contains("--bf16-layers"));
+    QVERIFY(help.contains("[--activation-checkpointing]") && help.contains("[--equal-lengths]") &&
+            help.contains("[--bf16-layers]"));
     // The one list-valued default: the training head's widths.
     QVERIFY2(help.contains("--head-hidden A,B,C (2048,512,128)"), qPrintable(help));
     QCOMPARE(args[args.indexOf("--head-hidden") + 1], QString("2048,512,128"));
@@ -302,6 +304,7 @@ class TestTrainingPanel : public QObject {
     changed.gradBucketMb = 2.5;
     changed.activationCheckpointing = true;
     changed.equalLengths = true;
+    changed.bf16Layers = true;
     panel_->setRequest(changed);
     const TrainRequest before = panel_->request();
     const QStringList args = before.arguments("c.csv", false);
@@ -312,9 +315,12 @@ class TestTrainingPanel : public QObject {
     QCOMPARE(args[args.indexOf("--view-isotropy") + 1], QString("0.3"));
     QCOMPARE(args[args.indexOf("--head-hidden") + 1], QString("64,32,16"));
     QCOMPARE(args[args.indexOf("--grad-bucket-mb") + 1], QString("2.5"));
-    QVERIFY2(args.contains("--activation-checkpointing") && args.contains("--equal-lengths"), qPrintable(args.join(' ')));
+    QVERIFY2(args.contains("--activation-checkpointing") && args.contains("--equal-lengths") &&
+                 args.contains("--bf16-layers"), qPrintable(args.join(' ')));
     auto* equal = panel_->findChild<QCheckBox*>("equalLengths");
     QVERIFY(equal && equal->isChecked());
+    auto* bf16 = panel_->findChild<QCheckBox*>("bf16Layers");
+    QVERIFY(bf16 && bf16->isChecked());
     equal->parentWidget()->grab().save(shotDir() + "/training_device.png");  // the Device group
     panel_.reset();  // saves
     TrainingPanel again(settings_.get());

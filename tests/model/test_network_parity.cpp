@@ -175,6 +175,72 @@ class TestNetworkParity : public QObject {
     QVERIFY(moved > 1e-5);
   }
 
+  // Training with bf16 layers (uce train --bf16-layers): in a pass with gradients the layers
+  // run in bf16, so the loss and gradients move by bf16 rounding only (and do move: the path is
+  // taken); the parameters and their gradients stay fp32; activation checkpointing replays the
+  // same bf16 pass; a pass without gradients (validation, embedding) is the fp32 one, bit for bit.
+  void bf16LayersRunInBf16OnlyWithGradients() {
+    const UceConfig cfg = tinyConfig(3);
+    torch::manual_seed(5);
+    UceNetwork net(cfg);
+    net->train(false);  // dropout off: the fp32 and bf16 passes see the same network
+    at::Tensor tokens = torch::randint(4, 50, {4, 24}, torch::kLong);
+    at::Tensor keep = torch::ones({4, 24}, torch::kBool);
+    keep.index_put_({2, torch::indexing::Slice(17, torch::indexing::None)}, false);
+    at::Tensor genes = torch::randint(4, 50, {4, 8}, torch::kLong);
+    at::Tensor labels = (torch::rand({4, 8}) > 0.5).to(torch::kFloat);
+    struct Pass {
+      at::Tensor emb, loss;
+      std::vector<at::Tensor> grads;
+    };
+    auto run = [&](torch::ScalarType dtype, bool checkpointing) {
+      net->setTrainingLayerDtype(dtype);
+      net->setActivationCheckpointing(checkpointing);
+      net->zero_grad();
+      Pass p;
+      p.emb = net->embed(tokens, keep);
+      p.loss = torch::binary_cross_entropy_with_logits(net->geneLogits(p.emb, genes), labels);
+      p.loss.backward();
+      for (auto& t : net->parameters())
+        if (t.requires_grad()) {
+          if (!t.grad().defined()) continue;
+          if (t.scalar_type() != torch::kFloat || t.grad().scalar_type() != torch::kFloat) return Pass{};
+          p.grads.push_back(t.grad().clone());
+        }
+      p.emb = p.emb.detach();
+      p.loss = p.loss.detach();
+      return p;
+    };
+    const Pass fp32 = run(torch::kFloat, false), bf16 = run(torch::kBFloat16, false),
+               bf16ck = run(torch::kBFloat16, true);
+    QVERIFY2(bf16.grads.size() == fp32.grads.size() && !fp32.grads.empty(), "a parameter or gradient left fp32");
+    QCOMPARE(net->trainingLayerDtype(), torch::kBFloat16);
+    const double lossDiff = (fp32.loss - bf16.loss).abs().item<double>();
+    QVERIFY2(lossDiff > 0 && lossDiff < 2e-3, qPrintable(QString("loss difference %1").arg(lossDiff)));
+    const double cos = torch::cosine_similarity(fp32.emb, bf16.emb, 1).min().item<double>();
+    QVERIFY2(cos > 0.999 && cos < 1, qPrintable(QString("embedding cosine %1").arg(cos, 0, 'g', 9)));
+    double worstGradCos = 1;
+    for (size_t i = 0; i < fp32.grads.size(); ++i) {
+      if (fp32.grads[i].norm().item<double>() < 1e-8) continue;
+      worstGradCos = std::min(worstGradCos, torch::cosine_similarity(fp32.grads[i].flatten(), bf16.grads[i].flatten(), 0)
+                                                .item<double>());
+    }
+    qInfo("bf16 layers: loss difference %.3g, embedding cosine >= %.7f, gradient cosine >= %.5f", lossDiff, cos, worstGradCos);
+    QVERIFY2(worstGradCos > 0.995, qPrintable(QString("gradient cosine %1").arg(worstGradCos)));
+    QVERIFY(torch::equal(bf16.loss, bf16ck.loss));
+    for (size_t i = 0; i < bf16.grads.size(); ++i)
+      QVERIFY2((bf16.grads[i] - bf16ck.grads[i]).abs().max().item<double>() < 1e-6, "checkpointing changed a gradient");
+    {
+      torch::NoGradGuard noGrad;
+      net->setTrainingLayerDtype(torch::kBFloat16);
+      const at::Tensor a = net->embed(tokens, keep);
+      net->setTrainingLayerDtype(torch::kFloat);
+      QVERIFY(torch::equal(a, net->embed(tokens, keep)));
+      QVERIFY(torch::equal(a, fp32.emb));
+    }
+    QVERIFY_THROWS_EXCEPTION(uce::Error, net->setTrainingLayerDtype(torch::kHalf));
+  }
+
   void mismatchedStateDictNamesKeyAndShape() {
     QTemporaryDir tmp;
     QString err;

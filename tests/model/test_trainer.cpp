@@ -662,6 +662,50 @@ class TestTrainer : public QObject {
     QVERIFY2(err.contains("--adamw fused needs --device cuda"), qPrintable(err));
   }
 
+  // bf16Layers (--bf16-layers): the run follows the fp32 run to within bf16 rounding, step by
+  // step (and is not the fp32 run: the path is taken), and what it saves is the release's fp32
+  // layout, which the embedder reads. The CLI takes the switch.
+  // (Its speed and its 33-layer losses on CUDA: bench/gpu_train.sh RUNS="l33_eq_bf16 bf16".)
+  void bf16LayersFollowTheFp32RunAndSaveFp32() {
+    auto losses = [&](const QString& name, bool bf16) {
+      TrainOptions o = base(tmp_.filePath(name));
+      o.maxSteps = 12;
+      o.checkpointEvery = 1000;
+      o.validateEvery = 1000;
+      o.dropout = false;
+      o.bf16Layers = bf16;
+      train(o);
+      std::vector<double> r;
+      for (const std::string& line : uce::test::lines(tmp_.filePath(name + "/metrics.jsonl")))
+        r.push_back(uce::test::jsonNumber(line, "loss"));
+      return r;
+    };
+    const std::vector<double> fp32 = losses("bf16-off", false), bf16 = losses("bf16-on", true);
+    QCOMPARE(fp32.size(), size_t(12));
+    QCOMPARE(bf16.size(), fp32.size());
+    double worst = 0;
+    for (size_t i = 0; i < fp32.size(); ++i) worst = std::max(worst, std::abs(fp32[i] - bf16[i]));
+    qInfo("bf16 layers: losses within %.3g of the fp32 run's over 12 steps (%.4f -> %.4f)", worst, fp32.front(),
+          fp32.back());
+    QVERIFY2(worst > 0 && worst < 5e-3, qPrintable(QString::number(worst)));
+    QVERIFY2(fp32.back() < fp32.front() - 0.01, "the reference run should learn");
+    NamedTensors a = loadTensorDict(tmp_.filePath("bf16-off/model.torch").toStdString());
+    NamedTensors b = loadTensorDict(tmp_.filePath("bf16-on/model.torch").toStdString());
+    QCOMPARE(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+      QVERIFY2(a[i].first == b[i].first && b[i].second.scalar_type() == a[i].second.scalar_type(), b[i].first.c_str());
+      QCOMPARE(b[i].second.scalar_type(), torch::kFloat);
+    }
+    EmbedReport er = embedKidney(tmp_.filePath("bf16-on/model.torch"), tmp_.filePath("bf16-embedded.h5ad"));
+    QVERIFY2(er.cellsEmbedded > 100, qPrintable(QString::number(er.cellsEmbedded)));
+    QString out, err;
+    QCOMPARE(cli({"train", "--corpus", corpus_, "--assets", assets_, "--out", tmp_.filePath("bf16-cli"), "--nlayers",
+                  "1", "--d-model", "32", "--nhead", "4", "--batch-size", "8", "--max-steps", "2", "--sample-size",
+                  "64", "--validate-every", "1000", "--threads", "1", "--bf16-layers", "--quiet"}, &out, &err),
+             0);
+    QVERIFY(QFile::exists(tmp_.filePath("bf16-cli/model.torch")));
+  }
+
   // UCE_TRAIN_TRACE=1 prints one line a step whose phases add up to the step's time (the
   // device tool's bench/gpu_train.sh reads them), and leaves the training itself alone.
   void traceAccountsForEachStepAndChangesNothing() {

@@ -93,6 +93,13 @@ class UceNetworkImpl : public torch::nn::Module {
   // pass instead of kept (memory for depth: needed for 33 layers at useful batch sizes).
   void setActivationCheckpointing(bool on) { checkpointing_ = on; }
   bool activationCheckpointing() const { return checkpointing_; }
+  // Training: kBFloat16 runs the transformer layers wholly in bf16 in passes with gradients
+  // (TrainOptions::bf16Layers): each such pass casts their weights (the parameters stay fp32)
+  // and the activations between their operations, LayerNorm and dropout included, stay bf16.
+  // Passes without gradients (validation, embedding) are unaffected. kFloat (the default): fp32
+  // between operations, with CUDA autocast running the matmuls in bf16.
+  void setTrainingLayerDtype(torch::ScalarType dtype);
+  torch::ScalarType trainingLayerDtype() const { return trainLayerDtype_; }
 
   torch::nn::Embedding pe_embedding{nullptr};
   torch::nn::Sequential encoder{nullptr};
@@ -107,6 +114,7 @@ class UceNetworkImpl : public torch::nn::Module {
   torch::Tensor tokenCache_;  // [nTokens, d_model] encoder output per token (inference only)
   torch::ScalarType computeDtype_ = torch::kFloat;
   bool checkpointing_ = false;
+  torch::ScalarType trainLayerDtype_ = torch::kFloat;
 
   torch::Tensor inputs(const torch::Tensor& tokens);  // [B, L, d] layer-0 input
   torch::Tensor runLayers(torch::Tensor x, const torch::Tensor& keyMask, bool firstOnlyAtEnd);
