@@ -112,15 +112,20 @@ want l4_loop && train l4_loop 4 "$B4" --adamw loop
 want l33_loop && train l33_loop 33 "$B33" --adamw loop
 want l33_eq_loop && train l33_eq_loop 33 "$B33" --equal-lengths --adamw loop
 # Where a 33-layer step's time goes (RUNS=l33_eq_trace): UCE_TRAIN_TRACE=1 waits for the device
-# after each phase of a step; the medians of steps 4 on, in ms.
-if want l33_eq_trace; then
-  UCE_TRAIN_TRACE=1 train l33_eq_trace 33 "$B33" --equal-lengths
-  grep '^trace: step' "$W/l33_eq_trace.log" | sed 's/[a-z:+,]//g; s/  */ /g' | awk '$1 > 3' | $PY -c '
+# after each phase of a step (the forward pass split into the inputs, the 33 layers and the head);
+# the medians of steps 4 on, in ms. l33_eq_bf16_trace: the same with --bf16-layers.
+traced() {  # label extra-flags...
+  local label=$1
+  shift
+  UCE_TRAIN_TRACE=1 train "$label" 33 "$B33" --equal-lengths "$@"
+  grep '^trace: step' "$W/$label.log" | sed 's/[a-z:+,]//g; s/  */ /g' | awk '$1 > 3' | $PY -c '
 import statistics, sys
 rows = [list(map(float, l.split())) for l in sys.stdin if l.strip()]
-names = ["read", "tokenize", "upload", "forward + backward", "update", "step"]
+names = ["read", "tokenize", "upload", "inputs", "layers", "head", "backward", "update", "step"]
 print("traced step, median ms of", len(rows), "steps:", ", ".join(f"{n} {statistics.median(r[i + 1] for r in rows):.1f}" for i, n in enumerate(names)))'
-fi
+}
+want l33_eq_trace && traced l33_eq_trace
+want l33_eq_bf16_trace && traced l33_eq_bf16_trace --bf16-layers
 # A small model (2 layers, d_model 256, batch 32, sample 512) for the update and resume checks.
 small() {  # log steps out-dir extra...
   local log=$1 steps=$2 out=$3

@@ -438,7 +438,11 @@ torch::Tensor UceNetworkImpl::decodeCls(const torch::Tensor& encoded) {
 
 torch::Tensor UceNetworkImpl::embed(const torch::Tensor& tokens, const torch::Tensor& keyMask) {
   // The last layer computes the CLS position only: the decoder reads nothing else.
-  auto out = decodeCls(runLayers(inputs(tokens), keyMask, true));
+  auto x = inputs(tokens);
+  if (phaseHook_) phaseHook_(0);
+  x = runLayers(std::move(x), keyMask, true);
+  if (phaseHook_) phaseHook_(1);
+  auto out = decodeCls(x);
   return torch::nn::functional::normalize(out, torch::nn::functional::NormalizeFuncOptions().dim(1));
 }
 

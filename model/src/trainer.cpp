@@ -8,6 +8,7 @@
 #include <torch/version.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -636,24 +637,32 @@ struct Trainer::Impl {
   }
 
   // UCE_TRAIN_TRACE=1: wait for the device after each phase of a step and print where the step's
-  // time went (the batches' reading, tokenizing and upload; forward + backward; the update), to
-  // find what holds a GPU's training back. The waits remove the host/device overlap.
+  // time went, to find what holds a GPU's training back: the batches' reading, tokenizing and
+  // upload; the forward pass as the token inputs (embedding lookup and encoder), the transformer
+  // layers (UceNetworkImpl::setPhaseHook) and the rest (decoder, training head, loss); the
+  // backward pass; the update. The waits remove the host/device overlap.
   const bool trace = [] {
     const char* v = std::getenv("UCE_TRAIN_TRACE");
     return v && *v && std::string(v) != "0";
   }();
-  double traceMs(std::chrono::steady_clock::time_point& mark) const {
+  enum TracePhase { kRead, kTokenize, kUpload, kInputs, kLayers, kHead, kBackward, kUpdate, kPhases };
+  std::array<double, kPhases> traceSum{};
+  std::chrono::steady_clock::time_point traceMark;
+  // Adds the time since the last mark (after waiting for the device) to a phase.
+  void traceTo(int phase) {
     if (device.is_cuda()) torch::cuda::synchronize();
     const auto now = std::chrono::steady_clock::now();
-    const double ms = std::chrono::duration<double, std::milli>(now - mark).count();
-    mark = now;
-    return ms;
+    traceSum[static_cast<size_t>(phase)] += std::chrono::duration<double, std::milli>(now - traceMark).count();
+    traceMark = now;
   }
 
   StepMetrics trainStep() {
     const auto t0 = std::chrono::steady_clock::now();
-    auto mark = t0;
-    double readMs = 0, tokenizeMs = 0, uploadMs = 0, computeMs = 0;
+    if (trace) {
+      traceSum.fill(0);
+      traceMark = t0;
+      net->setPhaseHook([this](int phase) { traceTo(phase == 0 ? kInputs : kLayers); });
+    }
     // The micro-batches' loss and view metrics are summed on the device and read once a step
     // (one host sync, not one per value and micro-batch): [loss, cosine, InfoNCE, anisotropy].
     torch::Tensor sums;
@@ -664,15 +673,15 @@ struct Trainer::Impl {
     std::vector<CellCounts> cells(static_cast<size_t>(opt.batchSize));
     for (int a = 0; a < opt.gradAccum; ++a) {
       std::vector<TrainingSample> samples, second;
-      if (trace) computeMs += traceMs(mark);
+      if (trace) traceTo(kBackward);  // the previous micro-batch's backward pass
       while (samples.size() < static_cast<size_t>(opt.batchSize)) {
         const size_t need = static_cast<size_t>(opt.batchSize) - samples.size();
         cells.resize(need);
         // With data-parallel ranks, nextCell yields this rank's cells only (mine()).
         for (size_t g = 0; g < need; ++g) nextCell(cells[g]);
-        if (trace) readMs += traceMs(mark);
+        if (trace) traceTo(kRead);
         auto got = tokenize(cells, views);
-        if (trace) tokenizeMs += traceMs(mark);
+        if (trace) traceTo(kTokenize);
         const size_t n = views ? got.size() / 2 : got.size();
         for (size_t i = 0; i < n; ++i) samples.push_back(std::move(got[i]));
         if (views)
@@ -681,7 +690,7 @@ struct Trainer::Impl {
       const size_t cellsHere = samples.size();
       for (auto& s : second) samples.push_back(std::move(s));
       Batch b = makeBatch(samples, 0, samples.size());
-      if (trace) uploadMs += traceMs(mark);
+      if (trace) traceTo(kUpload);
       torch::Tensor emb;
       auto loss = torch::binary_cross_entropy_with_logits(logits(b, views ? &emb : nullptr), b.labels);
       std::vector<torch::Tensor> parts{loss.detach()};
@@ -709,13 +718,14 @@ struct Trainer::Impl {
         }
       }
       sums = sums.defined() ? sums + torch::stack(parts) : torch::stack(parts);
+      if (trace) traceTo(kHead);  // decoder, training head and loss terms
       // The last micro-batch's backward pass averages the gradients as it goes (overlap).
       if (overlap && a == opt.gradAccum - 1) opt.dist->armOverlapped();
       (loss / opt.gradAccum).backward();
       cellsSeen += static_cast<int64_t>(cellsHere);
       tokensSeen += b.realTokens;
     }
-    if (trace) computeMs += traceMs(mark);
+    if (trace) traceTo(kBackward);
     const auto host = sums.to(torch::kCPU, torch::kDouble);
     const double* h = host.data_ptr<double>();
     double lossSum = h[0], cosSum = views ? h[1] : 0, nceSum = views ? h[2] : 0, anisoSum = views ? h[3] : 0;
@@ -752,12 +762,14 @@ struct Trainer::Impl {
     optimizer->zero_grad();
     ++stepsDone;
     if (trace) {
-      const double updateMs = traceMs(mark);
+      traceTo(kUpdate);
+      const auto& t = traceSum;
       std::fprintf(stderr,
-                   "trace: step %lld: read %.1f ms, tokenize %.1f ms, upload %.1f ms, forward + backward %.1f ms, "
-                   "update %.1f ms, step %.1f ms\n",
-                   static_cast<long long>(stepsDone), readMs, tokenizeMs, uploadMs, computeMs, updateMs,
-                   std::chrono::duration<double, std::milli>(mark - t0).count());
+                   "trace: step %lld: read %.1f ms, tokenize %.1f ms, upload %.1f ms, inputs %.1f ms, layers %.1f ms, "
+                   "head %.1f ms, backward %.1f ms, update %.1f ms, step %.1f ms\n",
+                   static_cast<long long>(stepsDone), t[kRead], t[kTokenize], t[kUpload], t[kInputs], t[kLayers],
+                   t[kHead], t[kBackward], t[kUpdate], std::chrono::duration<double, std::milli>(traceMark - t0).count());
+      net->setPhaseHook(nullptr);
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     StepMetrics m;

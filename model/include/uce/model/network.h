@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "uce/model/torch_file.h"
@@ -100,6 +101,9 @@ class UceNetworkImpl : public torch::nn::Module {
   // between operations, with CUDA autocast running the matmuls in bf16.
   void setTrainingLayerDtype(torch::ScalarType dtype);
   torch::ScalarType trainingLayerDtype() const { return trainLayerDtype_; }
+  // Called by embed() after the layer-0 inputs are computed (0) and after the transformer
+  // layers (1), for the trainer's UCE_TRAIN_TRACE timing; null (the default) = no calls.
+  void setPhaseHook(std::function<void(int)> hook) { phaseHook_ = std::move(hook); }
 
   torch::nn::Embedding pe_embedding{nullptr};
   torch::nn::Sequential encoder{nullptr};
@@ -115,6 +119,7 @@ class UceNetworkImpl : public torch::nn::Module {
   torch::ScalarType computeDtype_ = torch::kFloat;
   bool checkpointing_ = false;
   torch::ScalarType trainLayerDtype_ = torch::kFloat;
+  std::function<void(int)> phaseHook_;
 
   torch::Tensor inputs(const torch::Tensor& tokens);  // [B, L, d] layer-0 input
   torch::Tensor runLayers(torch::Tensor x, const torch::Tensor& keyMask, bool firstOnlyAtEnd);
