@@ -11,12 +11,8 @@ LOG=${OUT:-/tmp}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 $PY -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)'
 t0=$(date +%s)
-TORCH_PREFIX=$($PY -c 'import torch;print(torch.utils.cmake_prefix_path)')
-cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DUCE_BUILD_GUI=OFF -DUCE_BUILD_TESTS=OFF \
-  -DUCE_BUILD_FUZZERS=OFF -DUCE_BUILD_DEMO=OFF -DUCE_BUILD_ANALYSIS=OFF -DUCE_BUILD_BENCH=ON -DUCE_WERROR=OFF \
-  -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" >"$LOG/cmake.log" 2>&1 || { tail -40 "$LOG/cmake.log"; exit 1; }
-cmake --build "$BUILD" --target uce bench_cosine bench_obsm_npy >"$LOG/build.log" 2>&1 || { grep -E "error|Error" -A3 "$LOG/build.log" | head -80; exit 1; }
-grep -c "warning:" "$LOG/build.log" | sed 's/^/build warnings: /'
+UCE=$BUILD/app/uce TARGETS="uce bench_cosine bench_obsm_npy" source bench/gpu_build.sh
+[ -f "$LOG/build.log" ] && grep -c "warning:" "$LOG/build.log" | sed 's/^/build warnings: /'
 echo "build: $(( $(date +%s) - t0 )) s"
 "$BUILD"/app/uce --version
 # CUDA (fused attention of LibTorch >= 2) against the CPU, fp32, on a small model.
