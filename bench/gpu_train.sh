@@ -34,7 +34,9 @@ fi
 clocks_start() {
   smi_pid=
   [ "$DEVICE" = cuda ] && command -v nvidia-smi >/dev/null || return 0
-  nvidia-smi --query-gpu=clocks.sm,power.draw,temperature.gpu --format=csv,noheader,nounits -lms 200 >"$W/$1.smi" &
+  # Line-buffered: the sampler is killed at the end, and a block buffer would lose its last lines.
+  stdbuf -oL nvidia-smi --query-gpu=clocks.sm,power.draw,temperature.gpu --format=csv,noheader,nounits -lms 200 \
+    >"$W/$1.smi" &
   smi_pid=$!
 }
 clocks_stop() {

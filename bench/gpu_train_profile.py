@@ -105,8 +105,10 @@ class Clocks:
     def __enter__(self):
         self.proc = None
         if dev == "cuda" and shutil.which("nvidia-smi"):
-            self.proc = subprocess.Popen(["nvidia-smi", "--query-gpu=clocks.sm", "--format=csv,noheader,nounits",
-                                          "-lms", "100"], stdout=subprocess.PIPE, text=True)
+            line_buffered = ["stdbuf", "-oL"] if shutil.which("stdbuf") else []  # it is killed at the end
+            self.proc = subprocess.Popen(line_buffered + ["nvidia-smi", "--query-gpu=clocks.sm",
+                                                          "--format=csv,noheader,nounits", "-lms", "100"],
+                                         stdout=subprocess.PIPE, text=True)
         return self
 
     def __exit__(self, *exc):
