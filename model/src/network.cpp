@@ -120,10 +120,13 @@ struct EncoderLayerImpl : torch::nn::Module {
                                            w(linear2->weight), w(linear2->bias));
     return torch::layer_norm(x + torch::dropout(y, p, is_training()), {d}, w(norm2->weight), w(norm2->bias), 1e-5);
   }
-  // relu(x W1^T + b1); in inference on CUDA with matching dtypes one fused cuBLASLt call.
+  // relu(x W1^T + b1); in inference on CUDA with matching dtypes one fused cuBLASLt call. Not in
+  // a pass with gradients, dropout off or not (--no-dropout trains in eval mode; with bf16 layers
+  // the dtypes match and autocast is off there too): the fused call is for inference.
   torch::Tensor hidden(const torch::Tensor& x, const torch::Tensor& w1, const torch::Tensor& b1) {
 #if TORCH_VERSION_MAJOR >= 2
-    if (!is_training() && x.is_cuda() && x.scalar_type() == w1.scalar_type() && !cudaAutocastEnabled()) {
+    if (!is_training() && !torch::GradMode::is_enabled() && x.is_cuda() && x.scalar_type() == w1.scalar_type() &&
+        !cudaAutocastEnabled()) {
       auto flat = x.reshape({-1, x.size(-1)});
       auto h = at::_addmm_activation(b1, flat, w1.t());
       auto sizes = x.sizes().vec();
