@@ -411,9 +411,17 @@ torch::Tensor UceNetworkImpl::runLayers(torch::Tensor x, const torch::Tensor& ke
   // them (a checkpointed layer's recomputation does the same).
   const bool castLayers = trainLayerDtype_ != torch::kFloat && torch::GradMode::is_enabled();
   const int64_t castTo = castLayers ? static_cast<int64_t>(trainLayerDtype_) : -1;
-  const bool autocastWas = castLayers && cudaAutocastEnabled();
+  struct AutocastOff {  // off for the layers, back on after them (also when one throws)
+    bool was;
+    explicit AutocastOff(bool on) : was(on) {
+      if (was) setCudaAutocast(false);
+    }
+    ~AutocastOff() {
+      if (was) setCudaAutocast(true);
+    }
+  };
   if (castLayers) x = x.to(trainLayerDtype_);
-  if (autocastWas) setCudaAutocast(false);
+  const AutocastOff autocastOff(castLayers && cudaAutocastEnabled());
   for (size_t k = 0; k < n; ++k) {
     auto* layer = (*layers_)[k]->as<EncoderLayer>();
     const bool first = firstOnlyAtEnd && k + 1 == n;
@@ -421,7 +429,6 @@ torch::Tensor UceNetworkImpl::runLayers(torch::Tensor x, const torch::Tensor& ke
                                               static_cast<int64_t>(reinterpret_cast<intptr_t>(layer)), first, castTo)
                    : layer->forward(x, mask, first, CheckpointedLayer::castOf(castTo));
   }
-  if (autocastWas) setCudaAutocast(true);
   return x;
 }
 
