@@ -77,6 +77,21 @@ train() {  # label layers batch extra-flags...
   $PY bench/gpu_train_mfu.py "$W/$label/metrics.jsonl" "$layers" "$DMODEL" $((4 * DMODEL)) "$TOKDIM" "$DMODEL" 64 "$PEAK"
   clocks_stop "$label"
 }
+# How far run B's losses and gradient norms are from run A's, over the steps both logged.
+compare() {  # title folder-a folder-b (under $W)
+  $PY - "$W" "$@" <<'PY'
+import json, sys
+w, title, da, db = sys.argv[1:5]
+def rows(d):
+    return {m["step"]: m for m in map(json.loads, open(f"{w}/{d}/metrics.jsonl")) if "loss" in m and "step" in m}
+a, b = rows(da), rows(db)
+steps = sorted(set(a) & set(b))
+dl = max(abs(a[k]["loss"] - b[k]["loss"]) for k in steps)
+dg = max(abs(a[k]["grad_norm"] - b[k]["grad_norm"]) / a[k]["grad_norm"] for k in steps)
+print(f"{title} over {len(steps)} steps: max |loss difference| {dl:.2e} ({da} {a[steps[0]]['loss']:.4f} -> "
+      f"{a[steps[-1]]['loss']:.4f}, {db} -> {b[steps[-1]]['loss']:.4f}); max relative grad-norm difference {dg:.2e}")
+PY
+}
 RUNS=${RUNS:-all}
 want() { [[ " $RUNS " == *" all "* || " $RUNS " == *" $1 "* ]]; }
 want l4 && train l4 4 "$B4"
@@ -93,17 +108,7 @@ want l33_eq && train l33_eq 33 "$B33" --equal-lengths
 want l4_bf16 && train l4_bf16 4 "$B4" --bf16-layers
 if want l33_eq_bf16; then
   train l33_eq_bf16 33 "$B33" --equal-lengths --bf16-layers
-  [ -f "$W/l33_eq/metrics.jsonl" ] && $PY - "$W" <<'PY'
-import json, sys
-w = sys.argv[1]
-def rows(d):
-    return {m["step"]: m for m in map(json.loads, open(f"{w}/{d}/metrics.jsonl")) if "loss" in m and "step" in m}
-a, b = rows("l33_eq"), rows("l33_eq_bf16")
-steps = sorted(set(a) & set(b))
-dl = max(abs(a[k]["loss"] - b[k]["loss"]) for k in steps)
-print(f"33 layers, bf16 layers vs autocast over {len(steps)} steps: max |loss difference| {dl:.2e} "
-      f"(autocast {a[steps[0]]['loss']:.4f} -> {a[steps[-1]]['loss']:.4f}, bf16 layers {b[steps[-1]]['loss']:.4f})")
-PY
+  [ -f "$W/l33_eq/metrics.jsonl" ] && compare "33 layers, bf16 layers vs autocast" l33_eq l33_eq_bf16
 fi
 # Twice the 33-layer batch (RUNS=l33_eq_b48): how much of a step is paid once a step, not once a
 # cell. It keeps twice l33_eq's activations, which may not fit an H100 (the run then fails alone).
@@ -136,51 +141,24 @@ small() {  # log steps out-dir extra...
     --nhead 8 --d-hid 512 --output-dim 256 --batch-size 32 --max-steps "$steps" --sample-size 512 \
     --validate-every 1000000 --val-cells 16 --device "$DEVICE" --threads "$THREADS" --quiet "$@" >>"$log" 2>&1
 }
-# The fused update against the loop (RUNS=fused): a small model without dropout, 30 steps each
-# way from the same seed; the losses and gradient norms should agree to float noise.
-if want fused; then
-  rm -rf "$W"/fu_* "$W/fused.log"
-  for impl in loop fused; do
-    small "$W/fused.log" 30 "$W/fu_$impl" --no-dropout --checkpoint-every 1000000 --adamw $impl ||
-      { echo "fused check ($impl) FAILED:"; tail -5 "$W/fused.log"; }
+# Two small runs without dropout, 30 steps each from the same seed, that differ only in their
+# flags (each given as one word); then how far the second's losses and gradient norms are from the
+# first's (compare).
+small_pair() {  # name title folder-a flags-a folder-b flags-b
+  local name=$1 title=$2 run dir flags
+  rm -rf "${W:?}/$3" "$W/$5" "$W/$name.log"
+  for run in "$3|$4" "$5|$6"; do
+    dir=${run%%|*} flags=${run#*|}
+    # shellcheck disable=SC2086  # the flags are words
+    small "$W/$name.log" 30 "$W/$dir" --no-dropout --checkpoint-every 1000000 $flags ||
+      { echo "$name check ($dir) FAILED:"; tail -5 "$W/$name.log"; }
   done
-  $PY - "$W" <<'PY'
-import json, sys
-w = sys.argv[1]
-def rows(d):
-    return {m["step"]: m for m in map(json.loads, open(f"{w}/{d}/metrics.jsonl")) if "loss" in m and "step" in m}
-a, b = rows("fu_loop"), rows("fu_fused")
-steps = sorted(set(a) & set(b))
-dl = max(abs(a[k]["loss"] - b[k]["loss"]) for k in steps)
-dg = max(abs(a[k]["grad_norm"] - b[k]["grad_norm"]) / a[k]["grad_norm"] for k in steps)
-print(f"fused vs loop AdamW over {len(steps)} steps: max |loss difference| {dl:.2e} (loss {a[steps[0]]['loss']:.4f} -> "
-      f"{a[steps[-1]]['loss']:.4f}); max relative grad-norm difference {dg:.2e}")
-PY
-fi
-# bf16 layers against autocast alone (RUNS=bf16): the small model without dropout, 30 steps each
-# way from the same seed; the losses should agree to bf16 rounding and both should fall.
-if want bf16; then
-  rm -rf "$W"/bf_* "$W/bf16.log"
-  for mode in autocast bf16; do
-    extra=()
-    [ $mode = bf16 ] && extra=(--bf16-layers)
-    small "$W/bf16.log" 30 "$W/bf_$mode" --no-dropout --checkpoint-every 1000000 "${extra[@]}" ||
-      { echo "bf16 check ($mode) FAILED:"; tail -5 "$W/bf16.log"; }
-  done
-  $PY - "$W" <<'PY'
-import json, sys
-w = sys.argv[1]
-def rows(d):
-    return {m["step"]: m for m in map(json.loads, open(f"{w}/{d}/metrics.jsonl")) if "loss" in m and "step" in m}
-a, b = rows("bf_autocast"), rows("bf_bf16")
-steps = sorted(set(a) & set(b))
-dl = max(abs(a[k]["loss"] - b[k]["loss"]) for k in steps)
-dg = max(abs(a[k]["grad_norm"] - b[k]["grad_norm"]) / a[k]["grad_norm"] for k in steps)
-print(f"bf16 layers vs autocast over {len(steps)} steps: max |loss difference| {dl:.2e} (autocast "
-      f"{a[steps[0]]['loss']:.4f} -> {a[steps[-1]]['loss']:.4f}, bf16 layers -> {b[steps[-1]]['loss']:.4f}); "
-      f"max relative grad-norm difference {dg:.2e}")
-PY
-fi
+  compare "$title" "$3" "$5"
+}
+# The fused update against the loop (RUNS=fused): the losses and gradient norms should agree to
+# float noise. bf16 layers against autocast alone (RUNS=bf16): to bf16 rounding, both falling.
+want fused && small_pair fused "fused vs loop AdamW" fu_loop "--adamw loop" fu_fused "--adamw fused"
+want bf16 && small_pair bf16 "bf16 layers vs autocast" bf_autocast "" bf_bf16 "--bf16-layers"
 # Resume on the GPU (RUNS=resume): a small model with dropout trains 6 steps with a checkpoint
 # every 3; copies of its output folder, cut back to the step-3 checkpoint, --resume to 6. The
 # checkpoint holds the CUDA generator's state (rng-cuda.pt), so the resumed steps draw the same
