@@ -110,6 +110,15 @@ if want l33_eq_bf16; then
   train l33_eq_bf16 33 "$B33" --equal-lengths --bf16-layers
   [ -f "$W/l33_eq/metrics.jsonl" ] && compare "33 layers, bf16 layers vs autocast" l33_eq l33_eq_bf16
 fi
+# The fastest settings together (RUNS=l33_fast): equal lengths, bf16 layers and no dropout (as the
+# demo model's recipe trains); l33_fast_b48 at twice the batch, l4_fast the 4-layer shape. Against
+# l33_eq / l4 in the same call; l33_fast also prints how far its losses are from l33_eq's.
+want l4_fast && train l4_fast 4 "$B4" --equal-lengths --bf16-layers --no-dropout
+if want l33_fast; then
+  train l33_fast 33 "$B33" --equal-lengths --bf16-layers --no-dropout
+  [ -f "$W/l33_eq/metrics.jsonl" ] && compare "33 layers, fastest settings vs autocast with dropout" l33_eq l33_fast
+fi
+want l33_fast_b48 && train l33_fast_b48 33 $((2 * B33)) --equal-lengths --bf16-layers --no-dropout
 # Twice the 33-layer batch (RUNS=l33_eq_b48): how much of a step is paid once a step, not once a
 # cell. It keeps twice l33_eq's activations, which may not fit an H100 (the run then fails alone).
 want l33_eq_b48 && train l33_eq_b48 33 $((2 * B33)) --equal-lengths
@@ -120,7 +129,8 @@ want l33_loop && train l33_loop 33 "$B33" --adamw loop
 want l33_eq_loop && train l33_eq_loop 33 "$B33" --equal-lengths --adamw loop
 # Where a 33-layer step's time goes (RUNS=l33_eq_trace): UCE_TRAIN_TRACE=1 waits for the device
 # after each phase of a step (the forward pass split into the inputs, the 33 layers and the head);
-# the medians of steps 4 on, in ms. l33_eq_bf16_trace: the same with --bf16-layers.
+# the medians of steps 4 on, in ms. l33_eq_bf16_trace: the same with --bf16-layers; l33_fast_trace:
+# with --bf16-layers --no-dropout.
 traced() {  # label extra-flags...
   local label=$1
   shift
@@ -133,6 +143,7 @@ print("traced step, median ms of", len(rows), "steps:", ", ".join(f"{n} {statist
 }
 want l33_eq_trace && traced l33_eq_trace
 want l33_eq_bf16_trace && traced l33_eq_bf16_trace --bf16-layers
+want l33_fast_trace && traced l33_fast_trace --bf16-layers --no-dropout
 # A small model (2 layers, d_model 256, batch 32, sample 512) for the update and resume checks.
 small() {  # log steps out-dir extra...
   local log=$1 steps=$2 out=$3

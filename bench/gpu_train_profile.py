@@ -11,6 +11,7 @@ Variants of a stack of LAYERS layers, forward + backward (the baseline is the fi
   bf16 weights  no mask, weights and activations in bf16 without autocast (no casts)
   --bf16-layers no mask, fp32 weights cast to bf16 each pass, activations in bf16, no autocast
   no dropout    no mask, autocast, dropout off
+  fastest       --bf16-layers without dropout (uce train --equal-lengths --bf16-layers --no-dropout)
   sustained     equal length again for SUSTAIN seconds (power-limit clocks); SM clocks via nvidia-smi
 Then AdamW over the parameters of N33 layers (the release's 33-layer shape): a loop over
 parameters (what LibTorch's C++ AdamW does), foreach and fused, each as a share of a 33-layer
@@ -148,6 +149,7 @@ variants = [
     ("bf16 weights, no autocast, no mask", step_fn(bf16_layers, False, None, P_DROP, torch.bfloat16)),
     ("--bf16-layers (fp32 masters cast), no mask", step_fn(fp32_layers, False, None, P_DROP, torch.bfloat16, True)),
     ("no dropout (no mask, autocast)", step_fn(fp32_layers, True, None, 0.0, torch.float32)),
+    ("--bf16-layers, no dropout, no mask", step_fn(fp32_layers, False, None, 0.0, torch.bfloat16, True)),
 ]
 # The equal-length variant again for SUSTAIN seconds (default 4, about a 33-layer training run's
 # dozen steps): a GPU at its power limit runs slower after a while than in the short timings.
