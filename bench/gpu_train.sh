@@ -35,7 +35,7 @@ clocks_start() {
   smi_pid=
   [ "$DEVICE" = cuda ] && command -v nvidia-smi >/dev/null || return 0
   # Line-buffered: the sampler is killed at the end, and a block buffer would lose its last lines.
-  stdbuf -oL nvidia-smi --query-gpu=clocks.sm,power.draw,temperature.gpu --format=csv,noheader,nounits -lms 200 \
+  stdbuf -oL nvidia-smi --query-gpu=clocks.sm,power.draw,temperature.gpu,memory.used,memory.total --format=csv,noheader,nounits -lms 200 \
     >"$W/$1.smi" &
   smi_pid=$!
 }
@@ -53,10 +53,11 @@ for line in open(sys.argv[1]):
         pass
 busy = [r for r in rows if r[1] > 200] or rows  # samples while the GPU works (start-up excluded)
 if busy:
-    clk, pw, tc = zip(*busy)
+    clk, pw, tc = ([r[i] for r in busy] for i in range(3))
+    mem = f", memory used max {max(r[3] for r in rows) / 1024:.1f} of {rows[0][4] / 1024:.1f} GiB" if len(rows[0]) > 4 else ""
     print(f"  GPU while busy ({len(busy)} samples): SM clock median {statistics.median(clk):.0f} MHz "
           f"(min {min(clk):.0f}, max {max(clk):.0f}), power median {statistics.median(pw):.0f} W "
-          f"(max {max(pw):.0f}), temperature max {max(tc):.0f} C")
+          f"(max {max(pw):.0f}), temperature max {max(tc):.0f} C{mem}")
 PY
 }
 train() {  # label layers batch extra-flags...
@@ -119,6 +120,11 @@ if want l33_fast; then
   [ -f "$W/l33_eq/metrics.jsonl" ] && compare "33 layers, fastest settings vs autocast with dropout" l33_eq l33_fast
 fi
 want l33_fast_b48 && train l33_fast_b48 33 $((2 * B33)) --equal-lengths --bf16-layers --no-dropout
+# The caching allocator with expandable segments (RUNS=l33_eq_expseg): a run near the GPU's memory
+# that has to free and re-reserve cached blocks (a device sync each time) gets faster with them;
+# the same computation. Against l33_eq; the runs print their largest memory use.
+want l33_eq_expseg &&
+  PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True train l33_eq_expseg 33 "$B33" --equal-lengths
 # Twice the 33-layer batch (RUNS=l33_eq_b48): how much of a step is paid once a step, not once a
 # cell. It keeps twice l33_eq's activations, which may not fit an H100 (the run then fails alone).
 want l33_eq_b48 && train l33_eq_b48 33 $((2 * B33)) --equal-lengths

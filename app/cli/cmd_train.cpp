@@ -43,7 +43,7 @@ const char* kUsage =
     "                 [--view-depth-min F (0.33)] [--view-gene-sd S (0.25)] [--view-isotropy W (0 = off)]\n"
     "                 [--depth-aware-decoder]\n"
     "                 [--val-cells V (256)] [--validate-every N (100)] [--checkpoint-every N (500)]\n"
-    "                 [--keep-checkpoints K (3)] [--init-model FILE] [--seed S (0)]\n"
+    "                 [--keep-checkpoints K (3)] [--sync-checkpoints] [--init-model FILE] [--seed S (0)]\n"
     "                 [--device cpu|cuda] [--threads T] [--resume] [--quiet]\n"
     "                 [--nproc P (1)] [--no-dropout] [--activation-checkpointing] [--equal-lengths]\n"
     "                 [--grad-sync overlap|after (overlap)] [--grad-bucket-mb M (25)]\n"
@@ -51,6 +51,8 @@ const char* kUsage =
     "The corpus is a CSV with columns path,species[,layer]; relative paths are relative to it.\n"
     "Writes OUT/metrics.jsonl, OUT/checkpoints/step-N/ and OUT/model.torch (release state-dict\n"
     "layout: `uce embed --model OUT/model.torch`). Ctrl-C writes a checkpoint; --resume continues.\n"
+    "Checkpoints go to disk on a background thread while training goes on (--sync-checkpoints: the\n"
+    "training waits for each); the last one is on disk before the command ends.\n"
     "Data parallel: --nproc P starts P local ranks (Gloo on 127.0.0.1), each with --batch-size\n"
     "cells, so a step sees P x B cells; under torchrun or SLURM (RANK, WORLD_SIZE, MASTER_ADDR,\n"
     "MASTER_PORT set) the process joins the launcher's group and --nproc is ignored. Gradients are\n"
@@ -148,7 +150,7 @@ int spawnRanks(const Args& args, int nproc, bool haveThreads) {
 
 int runTrain(const Args& args) {
   Options o(args, {"resume", "quiet", "help", "no-dropout", "activation-checkpointing", "equal-lengths", "bf16-layers",
-                   "depth-aware-decoder"},
+                   "depth-aware-decoder", "sync-checkpoints"},
             {"corpus", "assets", "out", "nlayers", "d-model", "nhead", "d-hid", "output-dim", "batch-size",
              "grad-accum", "max-steps", "lr", "warmup", "weight-decay", "clip", "sample-size", "mask-ratio",
              "n-loss", "val-fraction", "val-cells", "validate-every", "checkpoint-every", "keep-checkpoints",
@@ -222,6 +224,7 @@ int runTrain(const Args& args) {
   t.activationCheckpointing = o.has("activation-checkpointing");
   t.equalLengths = o.has("equal-lengths");
   t.bf16Layers = o.has("bf16-layers");
+  t.backgroundCheckpoints = !o.has("sync-checkpoints");
   t.depthAwareDecoder = o.has("depth-aware-decoder");
   t.adamw = o.get("adamw", t.adamw);
   bool quiet = o.has("quiet");

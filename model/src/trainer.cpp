@@ -9,9 +9,11 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -886,18 +888,74 @@ struct Trainer::Impl {
 
   std::string checkpointRoot() const { return (fs::path(opt.outDir) / "checkpoints").string(); }
 
-  std::vector<fs::path> checkpoints() const {
+  // The finished checkpoints under `root` (step-N folders with their state.txt), oldest first.
+  static std::vector<fs::path> checkpointsIn(const fs::path& root) {
     std::vector<fs::path> out;
-    if (!fs::is_directory(checkpointRoot())) return out;
-    for (const auto& e : fs::directory_iterator(checkpointRoot())) {
+    if (!fs::is_directory(root)) return out;
+    for (const auto& e : fs::directory_iterator(root)) {
       const std::string n = e.path().filename().string();
       if (e.is_directory() && n.rfind("step-", 0) == 0 && fs::exists(e.path() / "state.txt")) out.push_back(e.path());
     }
     std::sort(out.begin(), out.end());
     return out;
   }
+  std::vector<fs::path> checkpoints() const { return checkpointsIn(checkpointRoot()); }
 
-  std::string writeCheckpoint() {
+  // A checkpoint in memory: its folder and files (name, bytes), state.txt last.
+  struct CheckpointFiles {
+    fs::path root, dst;
+    std::vector<std::pair<std::string, std::string>> files;
+    size_t keep = 1;
+  };
+  // TrainOptions::backgroundCheckpoints: the write in flight, and how it ended.
+  std::thread checkpointThread;
+  std::atomic<bool> checkpointDone{false};
+  std::exception_ptr checkpointError;
+
+  ~Impl() {
+    if (checkpointThread.joinable()) checkpointThread.join();  // a run that threw: finish quietly
+  }
+
+  // Waits for the background write (if any) and rethrows its error. With `onlyIfDone`, returns
+  // at once while it is still writing.
+  void finishCheckpointWrite(bool onlyIfDone = false) {
+    if (!checkpointThread.joinable() || (onlyIfDone && !checkpointDone.load())) return;
+    checkpointThread.join();
+    if (checkpointError) {
+      auto e = checkpointError;
+      checkpointError = nullptr;
+      std::rethrow_exception(e);
+    }
+  }
+
+  // Writes the files into a temporary folder (each fsync'ed), renames it into place, then
+  // removes all but the newest `keep` checkpoints. On error no new step-N folder appears.
+  static void writeCheckpointFiles(const CheckpointFiles& c) {
+    const fs::path tmp = c.root / (std::string(".tmp-") + c.dst.filename().string() + "-" + std::to_string(::getpid()));
+    try {
+      fs::remove_all(tmp);
+      fs::create_directories(tmp);
+      for (const auto& f : c.files) writeFileAtomic((tmp / f.first).string(), f.second);
+      fs::remove_all(c.dst);
+      fs::rename(tmp, c.dst);
+    } catch (const Error&) {
+      std::error_code ec;
+      fs::remove_all(tmp, ec);
+      throw;
+    } catch (const std::exception& e) {
+      std::error_code ec;
+      fs::remove_all(tmp, ec);
+      fail(ErrorKind::Io, c.dst.string(), std::string("cannot write the checkpoint: ") + e.what());
+    }
+    const auto all = checkpointsIn(c.root);
+    for (size_t i = 0; i + c.keep < all.size(); ++i) fs::remove_all(all[i]);
+  }
+
+  // Writes a checkpoint of the current state; returns its folder ("" on ranks other than 0).
+  // `background`: the state is copied and serialised here, the files written on a thread
+  // (TrainOptions::backgroundCheckpoints); a write still in flight is waited for first.
+  std::string writeCheckpoint(bool background = false) {
+    finishCheckpointWrite();
     // Each rank's stream position (a rank that refilled a micro-batch is further on) and its
     // dropout RNG states (the CPU generator's, and on CUDA the device generator's): rank 0
     // gathers them in one collective, every rank filling its own slot of a byte buffer that a
@@ -931,27 +989,35 @@ struct Trainer::Impl {
     if (!writer()) return "";  // rank 0 holds the same weights and writes for all
     char name[32];
     std::snprintf(name, sizeof name, "step-%07lld", static_cast<long long>(stepsDone));
-    const fs::path root = checkpointRoot();
-    fs::create_directories(root);
-    const fs::path tmp = root / (std::string(".tmp-") + name + "-" + std::to_string(::getpid()));
-    const fs::path dst = root / name;
-    fs::remove_all(tmp);
-    fs::create_directories(tmp);
+    CheckpointFiles c;
+    c.root = checkpointRoot();
+    c.dst = c.root / name;
+    c.keep = static_cast<size_t>(std::max(1, opt.keepCheckpoints));
     try {
+      fs::create_directories(c.root);
+      auto serialised = [](const auto& value) {  // torch::save into memory, without a stream's second copy
+        std::string bytes;
+        const std::function<size_t(const void*, size_t)> append = [&bytes](const void* data, size_t n) {
+          bytes.append(static_cast<const char*>(data), n);
+          return n;
+        };
+        torch::save(value, append);
+        return bytes;
+      };
       // The frozen token table comes from the asset bundle on resume: not stored per checkpoint.
       NamedTensors sd = cpuStateDict();
       sd.erase(std::remove_if(sd.begin(), sd.end(), [](const auto& kv) { return kv.first == "pe_embedding.weight"; }),
                sd.end());
-      saveTensorDict(sd, (tmp / "model.torch").string());
-      torch::save(*optimizer, (tmp / "optimizer.pt").string());
+      c.files.emplace_back("model.torch", torchSaveTensorDict(sd));
+      c.files.emplace_back("optimizer.pt", serialised(*optimizer));
       if (depthHead) {
         NamedTensors dh;
         for (auto& p : depthHead->named_parameters()) dh.emplace_back(p.key(), p.value().detach().cpu());
-        saveTensorDict(dh, (tmp / "depth-head.pt").string());
+        c.files.emplace_back("depth-head.pt", torchSaveTensorDict(dh));
       }
-      torch::save(cpuRng, (tmp / "rng.pt").string());
-      if (world > 1) torch::save(rows(4 * sizeof(int64_t), nCpu), (tmp / "rng-ranks.pt").string());
-      if (nCuda) torch::save(rows(4 * sizeof(int64_t) + nCpu, nCuda), (tmp / "rng-cuda.pt").string());
+      c.files.emplace_back("rng.pt", serialised(cpuRng));
+      if (world > 1) c.files.emplace_back("rng-ranks.pt", serialised(rows(4 * sizeof(int64_t), nCpu)));
+      if (nCuda) c.files.emplace_back("rng-cuda.pt", serialised(rows(4 * sizeof(int64_t) + nCpu, nCuda)));
       std::ostringstream st;
       st << "step " << stepsDone << "\nepoch " << pos.epoch << "\ngroup " << pos.group << "\nindex " << pos.index
          << "\nnhead " << net->config().nHead << "\n";
@@ -959,20 +1025,27 @@ struct Trainer::Impl {
         st << "rank" << r << "_epoch " << position(r, 0) << "\nrank" << r << "_group " << position(r, 1) << "\nrank"
            << r << "_index " << position(r, 2) << "\nrank" << r << "_taken " << position(r, 3) << "\n";
       st << runSignature();
-      writeFileAtomic((tmp / "state.txt").string(), st.str());
-      fs::remove_all(dst);
-      fs::rename(tmp, dst);
+      c.files.emplace_back("state.txt", st.str());  // last: a folder without it is not a checkpoint
     } catch (const Error&) {
-      fs::remove_all(tmp);
       throw;
     } catch (const std::exception& e) {
-      fs::remove_all(tmp);
-      fail(ErrorKind::Io, dst.string(), std::string("cannot write the checkpoint: ") + e.what());
+      fail(ErrorKind::Io, c.dst.string(), std::string("cannot write the checkpoint: ") + e.what());
     }
-    auto all = checkpoints();
-    const size_t keep = static_cast<size_t>(std::max(1, opt.keepCheckpoints));
-    for (size_t i = 0; i + keep < all.size(); ++i) fs::remove_all(all[i]);
-    return dst.string();
+    const std::string dst = c.dst.string();
+    if (!background) {
+      writeCheckpointFiles(c);
+      return dst;
+    }
+    checkpointDone = false;
+    checkpointThread = std::thread([this, c = std::move(c)] {
+      try {
+        writeCheckpointFiles(c);
+      } catch (...) {
+        checkpointError = std::current_exception();
+      }
+      checkpointDone = true;
+    });
+    return dst;
   }
 
   static torch::Tensor cpuRngState() {
@@ -1285,6 +1358,7 @@ TrainReport Trainer::run(const std::function<bool(const StepMetrics&)>& progress
       rep.interrupted = true;
       break;
     }
+    d.finishCheckpointWrite(/*onlyIfDone=*/true);  // a background write's error stops the run here
     StepMetrics m = d.trainStep();
     if (d.writer() &&
         ((d.opt.validateEvery > 0 && m.step % d.opt.validateEvery == 0) || m.step == d.opt.maxSteps)) {
@@ -1300,7 +1374,7 @@ TrainReport Trainer::run(const std::function<bool(const StepMetrics&)>& progress
     }
     rep.last = m;
     if (d.opt.checkpointEvery > 0 && m.step % d.opt.checkpointEvery == 0) {
-      rep.lastCheckpoint = d.writeCheckpoint();
+      rep.lastCheckpoint = d.writeCheckpoint(d.opt.backgroundCheckpoints);
       lastCheckpoint = m.step;
     }
     if (progress && !progress(m)) {
@@ -1312,6 +1386,7 @@ TrainReport Trainer::run(const std::function<bool(const StepMetrics&)>& progress
       break;
     }
   }
+  d.finishCheckpointWrite();  // the last periodic checkpoint is on disk before run() returns
   if (lastCheckpoint != d.stepsDone) rep.lastCheckpoint = d.writeCheckpoint();
   if (!rep.interrupted) {
     rep.modelFile = (fs::path(d.opt.outDir) / "model.torch").string();

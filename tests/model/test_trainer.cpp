@@ -4,6 +4,7 @@
 // the embedder and in PyTorch, and Ctrl-C on the CLI leaves a checkpoint.
 #include <QDir>
 #include <QFile>
+#include <QFileInfo>
 #include <QProcess>
 #include <QRegularExpression>
 #include <QTemporaryDir>
@@ -14,6 +15,7 @@
 #include <cmath>
 #include <csignal>
 #include <signal.h>
+#include <sys/resource.h>
 #include <fstream>
 #include <map>
 #include <set>
@@ -891,6 +893,85 @@ print(len(sd))
     c.maxSteps = 2;
     train(c);
     QVERIFY(uce::test::jsonNumber(uce::test::lines(tmp_.filePath("seed8/metrics.jsonl"))[0], "loss") != uce::test::jsonNumber(la[0], "loss"));
+  }
+
+  // Checkpoints written on the background thread (the default) are the synchronous ones byte for
+  // byte, rotate the same way and leave no temporary folder; a write that fails in the background
+  // (here: the file-size limit, as a full disk would) stops the run with an error naming the file,
+  // and leaves no half-written checkpoint.
+  void backgroundCheckpointsMatchSyncAndReportWriteErrors() {
+    auto run = [&](const QString& name, bool background) {
+      TrainOptions o = base(tmp_.filePath(name));
+      o.maxSteps = 6;
+      o.checkpointEvery = 2;
+      o.keepCheckpoints = 2;
+      o.validateEvery = 3;
+      o.batchSize = 8;
+      o.backgroundCheckpoints = background;
+      return o;
+    };
+    QCOMPARE(train(run("ck-sync", false)).steps, int64_t(6));
+    QCOMPARE(train(run("ck-bg", true)).steps, int64_t(6));
+    auto entries = [&](const QString& dir) {  // hidden ones (.tmp-...) included
+      return QDir(tmp_.filePath(dir)).entryList(QDir::AllEntries | QDir::Hidden | QDir::NoDotAndDotDot);
+    };
+    const QStringList names = entries("ck-bg/checkpoints");
+    QCOMPARE(names, QStringList({"step-0000004", "step-0000006"}));
+    QCOMPARE(entries("ck-sync/checkpoints"), names);
+    for (const QString& step : names) {
+      const QString a = tmp_.filePath("ck-sync/checkpoints/" + step), b = tmp_.filePath("ck-bg/checkpoints/" + step);
+      const QStringList files = QDir(a).entryList(QDir::Files);
+      QVERIFY(files.contains("model.torch") && files.contains("optimizer.pt") && files.contains("state.txt"));
+      QCOMPARE(QDir(b).entryList(QDir::Files), files);
+      // LibTorch names each parameter's optimizer state by its tensor's address, so optimizer.pt
+      // differs between any two runs: the resume below checks it instead.
+      for (const QString& f : files)
+        if (f != "optimizer.pt")
+          QVERIFY2(uce::test::readAll(a + "/" + f) == uce::test::readAll(b + "/" + f), qPrintable(step + "/" + f));
+    }
+    compareWeights(tmp_.filePath("ck-sync/model.torch"), tmp_.filePath("ck-bg/model.torch"));
+    // Resumed from the background step-4 checkpoint, the run ends where the synchronous one did.
+    QVERIFY(QDir(tmp_.filePath("ck-bg/checkpoints/step-0000006")).removeRecursively());
+    QVERIFY(QFile::remove(tmp_.filePath("ck-bg/model.torch")));
+    TrainOptions again = run("ck-bg", true);
+    again.resume = true;
+    QCOMPARE(train(again).resumedFrom, int64_t(4));
+    compareWeights(tmp_.filePath("ck-sync/model.torch"), tmp_.filePath("ck-bg/model.torch"));
+
+    // A limit on file size below a checkpoint's model.torch (metrics lines stay under it).
+    const qint64 modelBytes = QFileInfo(tmp_.filePath("ck-bg/checkpoints/step-0000006/model.torch")).size();
+    QVERIFY(modelBytes > 20000);
+    auto failing = [&](const QString& name, bool background, std::string* message) {
+      struct rlimit old {};
+      getrlimit(RLIMIT_FSIZE, &old);
+      struct rlimit lim = old;
+      lim.rlim_cur = static_cast<rlim_t>(modelBytes / 2);
+      auto oldHandler = std::signal(SIGXFSZ, SIG_IGN);  // a write past the limit fails with EFBIG
+      setrlimit(RLIMIT_FSIZE, &lim);
+      bool threw = false;
+      try {
+        train(run(name, background));
+      } catch (const uce::Error& e) {
+        threw = true;
+        *message = e.what();
+      }
+      setrlimit(RLIMIT_FSIZE, &old);
+      std::signal(SIGXFSZ, oldHandler);
+      return threw;
+    };
+    std::string msg;
+    QVERIFY(failing("ck-full-bg", true, &msg));
+    qInfo("background write error: %s", msg.c_str());
+    QVERIFY2(msg.find("model.torch") != std::string::npos && msg.find("checkpoints") != std::string::npos, msg.c_str());
+    QVERIFY(entries("ck-full-bg/checkpoints").isEmpty());
+    QVERIFY(!QFile::exists(tmp_.filePath("ck-full-bg/model.torch")));
+    // The run stopped at the failed step-2 write (found at the next step or the next checkpoint),
+    // not at the end; on the training thread the same error comes at step 2 itself.
+    const size_t bgSteps = uce::test::lines(tmp_.filePath("ck-full-bg/metrics.jsonl")).size();
+    QVERIFY2(bgSteps >= 2 && bgSteps <= 4, qPrintable(QString::number(bgSteps)));
+    QVERIFY(failing("ck-full-sync", false, &msg));
+    QCOMPARE(uce::test::lines(tmp_.filePath("ck-full-sync/metrics.jsonl")).size(), size_t(2));
+    QVERIFY(entries("ck-full-sync/checkpoints").isEmpty());
   }
 
   // The logged loss and view cosine of a step are the means over the whole step, however it is
