@@ -855,6 +855,64 @@ print(len(sd))
     }
   }
 
+  // The corpus's optional `layer` column picks the counts matrix of each file: a file whose X
+  // holds one set of counts and layers/spliced another trains on layers/spliced when the column
+  // names it (the same weights as a copy with those counts in X), on X when the row leaves it
+  // empty; a layer the file lacks is an error naming the file.
+  void corpusLayerColumnPicksTheCountsMatrix() {
+    const QString kidney = atlas_ + "/" + QDir(atlas_).entryList({"human_kidney*.h5ad"}).first();
+    const QString mouse = QDir(atlas_).entryList({"mouse_*.h5ad"}).first();
+    const QString dir = tmp_.filePath("layers");
+    QVERIFY(QDir().mkpath(dir));
+    QString out, err;
+    const int rc = python(QString(R"(
+import anndata as ad, numpy as np, scipy.sparse as sp
+a = ad.read_h5ad('%1')
+x = sp.csr_matrix(a.X)
+alt = x.copy()
+alt.data = np.floor(alt.data / 2) + 1  # other counts, the same genes detected
+a.layers['spliced'] = alt.astype(x.dtype)
+a.write_h5ad('%2/both.h5ad')
+b = ad.AnnData(X=alt.astype(x.dtype), obs=a.obs.copy(), var=a.var.copy())
+b.write_h5ad('%2/alt_in_x.h5ad')
+)").arg(kidney, dir), &out, &err);
+    QVERIFY2(rc == 0, qPrintable(err + out));
+    // The mouse file by an absolute path, with no layer given (the guess: X).
+    const QString mousePath = atlas_ + "/" + mouse;
+    uce::test::writeAll(dir + "/layer.csv", ("path,species,layer\nboth.h5ad,human,layers/spliced\n" + mousePath + ",mouse,\n").toUtf8());
+    uce::test::writeAll(dir + "/copy.csv", ("path,species\nalt_in_x.h5ad,human\n" + mousePath + ",mouse\n").toUtf8());
+    uce::test::writeAll(dir + "/guess.csv", ("path,species\nboth.h5ad,human\n" + mousePath + ",mouse\n").toUtf8());
+    uce::test::writeAll(dir + "/missing.csv", "path,species,layer\nboth.h5ad,human,layers/nope\n");
+    auto run = [&](const QString& name) {
+      TrainOptions o = base(dir + "/run-" + name);
+      o.corpus = (dir + "/" + name + ".csv").toStdString();
+      o.maxSteps = 3;
+      o.batchSize = 8;
+      o.checkpointEvery = 1000;
+      o.validateEvery = 1000;
+      o.dropout = false;
+      QCOMPARE(train(o).steps, int64_t(3));
+    };
+    run("layer");
+    run("copy");
+    run("guess");
+    compareWeights(dir + "/run-layer/model.torch", dir + "/run-copy/model.torch");
+    NamedTensors l = loadTensorDict((dir + "/run-layer/model.torch").toStdString());
+    NamedTensors g = loadTensorDict((dir + "/run-guess/model.torch").toStdString());
+    bool differ = false;
+    for (size_t i = 0; i < l.size(); ++i) differ = differ || !l[i].second.equal(g[i].second);
+    QVERIFY2(differ, "training on X and on layers/spliced gave the same weights");
+    try {
+      TrainOptions o = base(dir + "/run-missing");
+      o.corpus = (dir + "/missing.csv").toStdString();
+      Trainer t(o);
+      QFAIL("expected an error for a missing layer");
+    } catch (const uce::Error& e) {
+      qInfo("missing layer: %s", e.what());
+      QVERIFY2(QString(e.what()).contains("both.h5ad") && QString(e.what()).contains("layers/nope"), e.what());
+    }
+  }
+
   void resumeIsBitwiseAndSeedDeterminesTheRun() {
     TrainOptions a = base(tmp_.filePath("straight"));
     a.maxSteps = 6;
