@@ -1339,6 +1339,15 @@ Trainer::~Trainer() = default;
 int64_t Trainer::step() const { return d_->stepsDone; }
 Validation Trainer::validate() { return d_->validate(); }
 std::string Trainer::writeCheckpoint() { return d_->writeCheckpoint(); }
+std::vector<Trainer::StreamCell> Trainer::streamCells(int64_t n) {
+  std::vector<StreamCell> out;
+  CellCounts c;
+  for (int64_t i = 0; i < n; ++i) {
+    d_->nextCell(c);
+    out.push_back({d_->pos.epoch, c.file, c.row});
+  }
+  return out;
+}
 void Trainer::setGradientHook(std::function<void(std::vector<at::Tensor>&)> hook) { d_->gradHook = std::move(hook); }
 std::string Trainer::summary() const { return d_->net->config().describe(); }
 

@@ -913,6 +913,73 @@ b.write_h5ad('%2/alt_in_x.h5ad')
     }
   }
 
+  // The training stream: every training cell once an epoch, the same cells again the next epoch
+  // in another order, files interleaved (blocks shuffled, then cells within groups of blocks),
+  // validation cells never; the same stream at any thread count, another with another seed. The
+  // weights then agree across thread counts to float rounding (LibTorch's CPU kernels split some
+  // reductions by thread), and the losses to 5 digits.
+  void streamShufflesEveryEpochAtAnyThreadCount() {
+    TrainOptions o = base(tmp_.filePath("stream"));
+    o.blockRows = 16;
+    o.shuffleBlocks = 3;  // groups of 48 rows: several an epoch
+    using Cell = std::pair<int, int64_t>;
+    auto draw = [&](int threads, uint64_t seed) {
+      TrainOptions x = o;
+      x.threads = threads;
+      x.seed = seed;
+      Trainer t(x);
+      std::vector<std::vector<Cell>> epochs(2);
+      for (const auto& c : t.streamCells(1400))
+        if (c.epoch < 2) epochs[static_cast<size_t>(c.epoch)].push_back({c.file, c.row});
+      return epochs;
+    };
+    const auto e = draw(1, 7);
+    const std::set<Cell> first(e[0].begin(), e[0].end()), second(e[1].begin(), e[1].end());
+    qInfo("epoch 0: %zu cells, epoch 1: %zu", e[0].size(), e[1].size());
+    QCOMPARE(first.size(), e[0].size());  // no cell twice in an epoch
+    QVERIFY(first == second);             // the same cells every epoch
+    QVERIFY(e[0] != e[1]);                // in another order
+    // The validation split (o.valFraction 0.1) is left out: between 80 % and 97 % of the 600 cells.
+    QVERIFY2(first.size() > 480 && first.size() < 582, qPrintable(QString::number(first.size())));
+    // Shuffled across files and rows: the first 48 cells come from more than one file, and few
+    // neighbours in the stream are neighbours on disk.
+    std::set<int> files;
+    for (size_t i = 0; i < 48; ++i) files.insert(e[0][i].first);
+    QVERIFY(files.size() >= 2);
+    int adjacent = 0;
+    for (size_t i = 1; i < e[0].size(); ++i)
+      adjacent += e[0][i].first == e[0][i - 1].first && e[0][i].second == e[0][i - 1].second + 1;
+    QVERIFY2(adjacent < static_cast<int>(e[0].size() / 10), qPrintable(QString::number(adjacent)));
+    QVERIFY(draw(3, 7) == e);  // the same stream at another thread count
+    QVERIFY(draw(1, 8)[0] != e[0]);
+
+    auto run = [&](const QString& name, int threads) {
+      TrainOptions x = base(tmp_.filePath(name));
+      x.maxSteps = 6;
+      x.checkpointEvery = 1000;
+      x.validateEvery = 1000;
+      x.threads = threads;
+      QCOMPARE(train(x).steps, int64_t(6));
+    };
+    run("threads-1", 1);
+    run("threads-3", 3);
+    NamedTensors a = loadTensorDict(tmp_.filePath("threads-1/model.torch").toStdString());
+    NamedTensors b = loadTensorDict(tmp_.filePath("threads-3/model.torch").toStdString());
+    double worst = 0;
+    for (size_t i = 0; i < a.size(); ++i)
+      if (a[i].second.is_floating_point())
+        worst = std::max(worst, (a[i].second - b[i].second).abs().max().item<double>());
+    qInfo("weights after 6 steps, 1 thread against 3: max |difference| %.3g", worst);
+    QVERIFY2(worst < 2e-5, qPrintable(QString::number(worst)));  // 4.6e-06 measured
+    const auto la = uce::test::lines(tmp_.filePath("threads-1/metrics.jsonl"));
+    const auto lb = uce::test::lines(tmp_.filePath("threads-3/metrics.jsonl"));
+    QCOMPARE(la.size(), lb.size());
+    for (size_t i = 0; i < la.size(); ++i) {
+      const double x = uce::test::jsonNumber(la[i], "loss"), y = uce::test::jsonNumber(lb[i], "loss");
+      QVERIFY2(std::abs(x - y) < 1e-5 * std::abs(x), qPrintable(QString("step %1: %2 %3").arg(i + 1).arg(x).arg(y)));
+    }
+  }
+
   void resumeIsBitwiseAndSeedDeterminesTheRun() {
     TrainOptions a = base(tmp_.filePath("straight"));
     a.maxSteps = 6;

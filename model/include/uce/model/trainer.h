@@ -314,6 +314,15 @@ class Trainer {
   // Called with the trainable parameters after backward, before clipping (all-reduce here).
   void setGradientHook(std::function<void(std::vector<at::Tensor>&)> hook);
   int64_t step() const;
+  // The next n training cells of this rank's shuffled stream (validation and filtered cells
+  // left out), as training would take them: each cell's epoch, corpus file (its line in the
+  // corpus, from 0) and row. Advances the stream without training; for inspecting the shuffle.
+  struct StreamCell {
+    int64_t epoch = 0;
+    int file = 0;
+    int64_t row = 0;
+  };
+  std::vector<StreamCell> streamCells(int64_t n);
   std::string writeCheckpoint();  // returns its directory
   std::string summary() const;
 
