@@ -980,6 +980,67 @@ b.write_h5ad('%2/alt_in_x.h5ad')
     }
   }
 
+  // The learning rate follows the documented schedule (linear warm-up, then cosine down to
+  // lr x minLrRatio at maxSteps; warm-up 5 % of the steps by default), the update applies it
+  // (AdamW's first step moves a weight by at most the step's lr, the largest by about that), and
+  // the gradient clip comes before the update (a clip far below AdamW's eps all but stops it).
+  void scheduleAndClipDriveTheUpdate() {
+    auto options = [&](const QString& name) {
+      TrainOptions o = base(tmp_.filePath(name));
+      o.lr = 1e-3;
+      o.warmupSteps = 4;
+      o.maxSteps = 20;
+      o.checkpointEvery = 1000;
+      o.validateEvery = 1000;
+      o.batchSize = 8;
+      return o;
+    };
+    TrainOptions s = options("schedule");
+    QCOMPARE(train(s).steps, int64_t(20));
+    const auto ls = uce::test::lines(tmp_.filePath("schedule/metrics.jsonl"));
+    QCOMPARE(ls.size(), size_t(20));
+    std::vector<double> lr;
+    for (const auto& l : ls) lr.push_back(uce::test::jsonNumber(l, "lr"));
+    for (int k = 0; k < 4; ++k) QVERIFY2(std::abs(lr[k] - 1e-3 * (k + 1) / 4) < 1e-12, qPrintable(QString::number(lr[k])));
+    for (int k = 4; k < 20; ++k) {
+      const double want = 1e-3 * (0.1 + 0.9 * 0.5 * (1 + std::cos(M_PI * (k - 4) / 16.0)));
+      // The metrics print 9 significant digits.
+      QVERIFY2(std::abs(lr[k] - want) < 1e-8 * want, qPrintable(QString("step %1: %2, want %3").arg(k + 1).arg(lr[k]).arg(want)));
+      if (k > 4) QVERIFY(lr[k] < lr[k - 1]);
+    }
+    QVERIFY(lr[19] > 1e-4 && lr[19] < 1.1e-4);  // near lr x minLrRatio at the end
+    s = options("schedule-default");
+    s.warmupSteps = -1;
+    s.maxSteps = 40;
+    s.outDir = tmp_.filePath("schedule-default").toStdString();
+    Trainer d(s);
+    QCOMPARE(d.run([](const StepMetrics& m) { return m.step < 1; }).last.lr, 1e-3 / 2);  // 5 % of 40: 2 steps
+
+    // The first update: initial weights (a checkpoint before training) against one step's.
+    auto firstStep = [&](const QString& name, double clip) {
+      TrainOptions o = options(name);
+      o.maxSteps = 1;
+      o.weightDecay = 0;
+      o.dropout = false;
+      o.clipNorm = clip;
+      Trainer t(o);
+      const std::string before = t.writeCheckpoint() + "/model.torch";
+      t.run();
+      const NamedTensors a = loadTensorDict(before), b = loadTensorDict(tmp_.filePath(name + "/model.torch").toStdString());
+      double worst = 0;
+      for (const auto& kv : a) {
+        if (kv.first == "pe_embedding.weight" || kv.first == "pos_encoder.pe") continue;
+        for (const auto& kb : b)
+          if (kb.first == kv.first) worst = std::max(worst, (kb.second - kv.second).abs().max().item<double>());
+      }
+      return worst;
+    };
+    const double lr1 = 1e-3 / 4, free = firstStep("update-free", 0), clipped = firstStep("update-clipped", 1e-12);
+    qInfo("first step, lr %.3g: largest weight change %.4g unclipped, %.3g with the norm clipped to 1e-12", lr1, free, clipped);
+    QVERIFY2(free > 0.99 * lr1 && free < 1.0001 * lr1, qPrintable(QString::number(free)));
+    QVERIFY2(clipped < 1e-3 * lr1, qPrintable(QString::number(clipped)));
+  }
+
   void resumeIsBitwiseAndSeedDeterminesTheRun() {
     TrainOptions a = base(tmp_.filePath("straight"));
     a.maxSteps = 6;
