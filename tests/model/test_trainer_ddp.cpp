@@ -1,13 +1,17 @@
 // Data-parallel pre-training (uce train --nproc P): two Gloo ranks on 127.0.0.1, each with
 // batch B, reach the same weights as one rank with batch 2B after K steps (to float tolerance),
-// and only rank 0 writes the metrics, the checkpoint and the model.
+// and only rank 0 writes the metrics, the checkpoint and the model; ranks started by torchrun- or
+// SLURM-style launchers join one group.
 #include <QDir>
 #include <QFile>
+#include <QProcess>
+#include <QProcessEnvironment>
 #include <QTemporaryDir>
 #include <QtTest>
 
 #include <cmath>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -196,6 +200,54 @@ class TestTrainerDdp : public QObject {
     QCOMPARE(wa.size(), wb.size());
     for (size_t i = 0; i < wa.size(); ++i) QVERIFY2(torch::equal(wa[i].second, wb[i].second), wa[i].first.c_str());
     qInfo("%s", qPrintable(st.split('\n').filter("rank").join(", ")));
+  }
+
+  // Ranks started by a launcher join its group: with torchrun's variables (RANK, WORLD_SIZE,
+  // LOCAL_RANK) or SLURM's (SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID), and MASTER_ADDR /
+  // MASTER_PORT, two processes started by hand train the weights that --nproc 2 trains, bit
+  // for bit (the same ranks, the same sums), and --nproc is ignored.
+  void launcherVariablesJoinOneGroup() {
+    if (!glooAvailable()) QSKIP("built without Gloo headers (libgloo-dev): no CPU ranks");
+    const QString ref = tmp_.filePath("launch-nproc");
+    QString o, e;
+    QVERIFY2(cli(trainArgs(ref, 4, 2), &o, &e) == 0, qPrintable(e + o));
+    const NamedTensors want = loadTensorDict((ref + "/model.torch").toStdString());
+    for (const bool slurm : {false, true}) {
+      const QString out = tmp_.filePath(slurm ? "launch-slurm" : "launch-torchrun");
+      const QString port = QString::number(freeLocalPort());
+      std::vector<std::unique_ptr<QProcess>> ranks;
+      for (int r = 0; r < 2; ++r) {
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        for (const char* k : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID"})
+          env.remove(k);
+        const QString rank = QString::number(r);
+        if (slurm) {
+          env.insert("SLURM_PROCID", rank);
+          env.insert("SLURM_NTASKS", "2");
+          env.insert("SLURM_LOCALID", rank);
+        } else {
+          env.insert("RANK", rank);
+          env.insert("WORLD_SIZE", "2");
+          env.insert("LOCAL_RANK", rank);
+        }
+        env.insert("MASTER_ADDR", "127.0.0.1");
+        env.insert("MASTER_PORT", port);
+        auto p = std::make_unique<QProcess>();
+        p->setProcessEnvironment(env);
+        p->start(UCE_CLI, trainArgs(out, 4, 3));  // --nproc 3: ignored under a launcher
+        ranks.push_back(std::move(p));
+      }
+      for (int r = 0; r < 2; ++r) {
+        QProcess& p = *ranks[static_cast<size_t>(r)];
+        QVERIFY(p.waitForFinished(180000));
+        QVERIFY2(p.exitStatus() == QProcess::NormalExit && p.exitCode() == 0,
+                 qPrintable(QString("%1 rank %2: %3").arg(slurm ? "SLURM" : "torchrun").arg(r).arg(QString(p.readAllStandardError()))));
+      }
+      QCOMPARE(uce::test::lines(out + "/metrics.jsonl").size(), size_t(3));
+      const NamedTensors got = loadTensorDict((out + "/model.torch").toStdString());
+      QCOMPARE(got.size(), want.size());
+      for (size_t i = 0; i < got.size(); ++i) QVERIFY2(torch::equal(got[i].second, want[i].second), got[i].first.c_str());
+    }
   }
 
   void badLauncherVariablesAreReported() {
