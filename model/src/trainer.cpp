@@ -10,8 +10,10 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
@@ -901,6 +903,21 @@ struct Trainer::Impl {
   }
   std::vector<fs::path> checkpoints() const { return checkpointsIn(checkpointRoot()); }
 
+  // A run killed while writing a checkpoint leaves its temporary folder (.tmp-step-N-PID): as
+  // large as a checkpoint, and never a checkpoint itself. Removes those of processes that are gone.
+  void removeStaleTemporaries() const {
+    std::error_code ec;
+    if (!fs::is_directory(checkpointRoot(), ec)) return;
+    for (const auto& e : fs::directory_iterator(checkpointRoot(), ec)) {
+      const std::string n = e.path().filename().string();
+      const auto dash = n.rfind('-');
+      if (n.rfind(".tmp-step-", 0) != 0 || dash == std::string::npos) continue;
+      const long pid = std::strtol(n.c_str() + dash + 1, nullptr, 10);
+      if (pid <= 0 || pid == static_cast<long>(::getpid())) continue;
+      if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) fs::remove_all(e.path(), ec);
+    }
+  }
+
   // A checkpoint in memory: its folder and files (name, bytes), state.txt last.
   struct CheckpointFiles {
     fs::path root, dst;
@@ -1154,6 +1171,7 @@ Trainer::Trainer(const TrainOptions& options) : d_(std::make_unique<Impl>()) {
                                          "); use --adamw loop or auto");
   d.fusedAdamw = o.adamw == "fused" || (o.adamw == "auto" && kFusedBuilt && d.device.is_cuda());
 
+  if (d.writer()) d.removeStaleTemporaries();
   fs::path latest;
   if (o.resume) {
     auto all = d.checkpoints();

@@ -1178,6 +1178,52 @@ b.write_h5ad('%2/alt_in_x.h5ad')
     }
   }
 
+  // A run killed outright (SIGKILL: no chance to checkpoint) resumes from its last finished
+  // checkpoint and ends on the uninterrupted run's weights and losses, bit for bit, though the
+  // kill may land while a checkpoint is being written in the background. A temporary folder the
+  // killed run left behind is cleared by the next run.
+  void killedRunResumesBitwise() {
+    const QString straight = tmp_.filePath("kill-straight"), killed = tmp_.filePath("kill-resumed");
+    auto args = [&](const QString& out) {
+      return QStringList{"train", "--corpus", corpus_, "--assets", assets_, "--out", out, "--nlayers", "2",
+                         "--d-model", "64", "--nhead", "4", "--d-hid", "128", "--output-dim", "32", "--batch-size", "16",
+                         "--max-steps", "32", "--sample-size", "128", "--checkpoint-every", "4", "--keep-checkpoints", "2",
+                         "--validate-every", "1000", "--threads", "1", "--seed", "5"};
+    };
+    QString o, e;
+    QVERIFY2(cli(args(straight) + QStringList{"--quiet"}, &o, &e) == 0, qPrintable(e + o));
+    QProcess p;
+    p.start(UCE_CLI, args(killed));
+    QVERIFY(p.waitForStarted());
+    QByteArray err;
+    QElapsedTimer timer;
+    timer.start();
+    static const QRegularExpression stepRe("progress \\{\"step\":(\\d+)");
+    int seen = 0;
+    while (seen < 13 && p.state() == QProcess::Running && timer.elapsed() < 120000) {
+      p.waitForReadyRead(20);
+      err += p.readAllStandardError();
+      auto it = stepRe.globalMatch(QString::fromUtf8(err));
+      while (it.hasNext()) seen = std::max(seen, it.next().captured(1).toInt());
+    }
+    ::kill(static_cast<pid_t>(p.processId()), SIGKILL);
+    QVERIFY(p.waitForFinished(60000));
+    QVERIFY2(p.exitStatus() == QProcess::CrashExit, "the run ended before it could be killed");
+    QVERIFY2(seen >= 13 && seen < 32, qPrintable(QString::number(seen)));
+    // A leftover from a writer that is gone (a pid that cannot be running).
+    QVERIFY(QDir().mkpath(killed + "/checkpoints/.tmp-step-0000099-2147483646/sub"));
+    QVERIFY2(cli(args(killed) + QStringList{"--resume", "--quiet"}, &o, &e) == 0, qPrintable(e + o));
+    const int resumedFrom = QRegularExpression("resumed from (\\d+)").match(o).captured(1).toInt();
+    qInfo("killed after step %d; resumed from step %d", seen, resumedFrom);
+    QVERIFY2(resumedFrom >= 12 && resumedFrom % 4 == 0, qPrintable(o));
+    QVERIFY(!QDir(killed + "/checkpoints/.tmp-step-0000099-2147483646").exists());
+    compareWeights(straight + "/model.torch", killed + "/model.torch");
+    const auto ls = uce::test::lines(straight + "/metrics.jsonl"), lk = uce::test::lines(killed + "/metrics.jsonl");
+    QCOMPARE(lk.size(), ls.size());
+    for (size_t i = 0; i < ls.size(); ++i)
+      QCOMPARE(uce::test::jsonNumber(lk[i], "loss"), uce::test::jsonNumber(ls[i], "loss"));
+  }
+
   void cliInterruptLeavesCheckpointAndResumes() {
     const QString out = tmp_.filePath("cli");
     QStringList args = {"train", "--corpus", corpus_, "--assets", assets_, "--out", out, "--nlayers", "1",
