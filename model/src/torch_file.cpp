@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <cstring>
+#include <exception>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -528,23 +529,38 @@ class TorchPickle {
   std::string out_;
 };
 
+// The zip archive of a pickle and its storages, handed to `write` piece by piece. An error
+// thrown by `write` (a full disk) is held until the archive is finished and thrown then: it must
+// not unwind through the zip writer's C code.
+void torchArchive(const std::string& pickle, const std::vector<at::Tensor>& storages, const uce::ByteSink& write) {
+  std::exception_ptr failed;
+  {
+    caffe2::serialize::PyTorchStreamWriter writer([&](const void* buf, size_t n) -> size_t {
+      if (!failed) {
+        try {
+          write(buf, n);
+        } catch (...) {
+          failed = std::current_exception();
+        }
+      }
+      return n;
+    });
+    writer.writeRecord("data.pkl", pickle.data(), pickle.size());
+    for (size_t k = 0; k < storages.size(); ++k)
+      writer.writeRecord("data/" + std::to_string(k), storages[k].data_ptr(), storages[k].nbytes());
+    writer.writeEndOfFile();
+  }
+  if (failed) std::rethrow_exception(failed);
+}
+
 std::string torchArchive(const std::string& pickle, const std::vector<at::Tensor>& storages) {
   std::string out;
-  caffe2::serialize::PyTorchStreamWriter writer([&](const void* buf, size_t n) -> size_t {
-    out.append(static_cast<const char*>(buf), n);
-    return n;
-  });
-  writer.writeRecord("data.pkl", pickle.data(), pickle.size());
-  for (size_t k = 0; k < storages.size(); ++k)
-    writer.writeRecord("data/" + std::to_string(k), storages[k].data_ptr(), storages[k].nbytes());
-  writer.writeEndOfFile();
+  torchArchive(pickle, storages, [&out](const void* buf, size_t n) { out.append(static_cast<const char*>(buf), n); });
   return out;
 }
 
-}  // namespace
-
-std::string torchSaveTensorDict(const NamedTensors& tensors) {
-  std::vector<at::Tensor> storages;
+// The pickle of a tensor dict, and its storages (CPU, contiguous).
+std::string tensorDictPickle(const NamedTensors& tensors, std::vector<at::Tensor>& storages) {
   TorchPickle p;
   p.proto();
   p.emptyDict();
@@ -558,7 +574,15 @@ std::string torchSaveTensorDict(const NamedTensors& tensors) {
     p.setItems();
   }
   p.stop();
-  return torchArchive(p.bytes(), storages);
+  return p.bytes();
+}
+
+}  // namespace
+
+std::string torchSaveTensorDict(const NamedTensors& tensors) {
+  std::vector<at::Tensor> storages;
+  const std::string pickle = tensorDictPickle(tensors, storages);
+  return torchArchive(pickle, storages);
 }
 
 std::string torchSaveTensor(const at::Tensor& tensor) {
@@ -571,7 +595,11 @@ std::string torchSaveTensor(const at::Tensor& tensor) {
 }
 
 void saveTensorDict(const NamedTensors& tensors, const std::string& path) {
-  uce::writeFileAtomic(path, torchSaveTensorDict(tensors));
+  std::vector<at::Tensor> storages;
+  const std::string pickle = tensorDictPickle(tensors, storages);
+  // Streamed to the file: the archive never sits in memory (3 GB of token table at the
+  // release's scale).
+  uce::writeFileAtomic(path, [&](const uce::ByteSink& write) { torchArchive(pickle, storages, write); });
 }
 
 }  // namespace uce::model

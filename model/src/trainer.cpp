@@ -918,12 +918,15 @@ struct Trainer::Impl {
     }
   }
 
-  // A checkpoint in memory: its folder and files (name, bytes), state.txt last.
+  // A checkpoint in memory: its folder, the weights (copies the training does not touch) and
+  // the other files (name, bytes), state.txt last.
   struct CheckpointFiles {
     fs::path root, dst;
+    NamedTensors model;
     std::vector<std::pair<std::string, std::string>> files;
     size_t keep = 1;
   };
+  at::Tensor tokenTableCpu;  // the frozen token table on the host, for every checkpoint's model.torch
   // TrainOptions::backgroundCheckpoints: the write in flight, and how it ended.
   std::thread checkpointThread;
   std::atomic<bool> checkpointDone{false};
@@ -952,6 +955,7 @@ struct Trainer::Impl {
     try {
       fs::remove_all(tmp);
       fs::create_directories(tmp);
+      saveTensorDict(c.model, (tmp / "model.torch").string());  // streamed: the table is 3 GB at full scale
       for (const auto& f : c.files) writeFileAtomic((tmp / f.first).string(), f.second);
       fs::remove_all(c.dst);
       fs::rename(tmp, c.dst);
@@ -1021,11 +1025,19 @@ struct Trainer::Impl {
         torch::save(value, append);
         return bytes;
       };
-      // The frozen token table comes from the asset bundle on resume: not stored per checkpoint.
-      NamedTensors sd = cpuStateDict();
-      sd.erase(std::remove_if(sd.begin(), sd.end(), [](const auto& kv) { return kv.first == "pe_embedding.weight"; }),
-               sd.end());
-      c.files.emplace_back("model.torch", torchSaveTensorDict(sd));
+      // model.torch is a whole release-layout file, as OUT/model.torch: the embedder and the
+      // release's code load it. The weights are copied here (the next step changes them); the
+      // frozen token table never changes, so one host copy serves every checkpoint. A resume
+      // takes the table from the asset folder.
+      for (auto& kv : net->stateDict()) {
+        if (kv.first == "pe_embedding.weight") {
+          if (!tokenTableCpu.defined()) tokenTableCpu = kv.second.detach().cpu();
+          c.model.emplace_back(kv.first, tokenTableCpu);
+        } else {
+          const torch::Tensor t = kv.second.detach();
+          c.model.emplace_back(kv.first, t.is_cpu() ? t.clone() : t.cpu());
+        }
+      }
       c.files.emplace_back("optimizer.pt", serialised(*optimizer));
       if (depthHead) {
         NamedTensors dh;

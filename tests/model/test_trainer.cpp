@@ -830,7 +830,7 @@ class TestTrainer : public QObject {
     // metrics parse as JSON; weights load in PyTorch in the release layout.
     QString py, err;
     int rc = python(QString(R"(
-import json, torch
+import json, sys, torch
 for l in open('%1/metrics.jsonl'):
     m = json.loads(l)
     assert 'step' in m and 'loss' in m and 'lr' in m and 'grad_norm' in m and 'cells_per_s' in m, m
@@ -838,8 +838,19 @@ sd = torch.load('%1/model.torch')
 assert sd['encoder.0.weight'].shape == (32, 32), sd['encoder.0.weight'].shape
 assert 'binary_decoder.3.weight' in sd and 'transformer_encoder.layers.1.linear1.weight' in sd
 assert 'pe_embedding.weight' in sd and 'pos_encoder.pe' in sd
+# The release's code builds the network and loads a state dict strictly: the final weights and
+# every checkpoint's (the last one is the same step, so the same tensors).
+sys.path.insert(0, '%2/tests/model')
+from uce_reference import Uce
+for path in ['%1/model.torch', '%1/checkpoints/step-0000030/model.torch', '%1/checkpoints/step-0000040/model.torch']:
+    w = torch.load(path)
+    m = Uce(w['pe_embedding.weight'].shape[0], 32, 32, 4, 64, 2, 32)
+    m.load_state_dict(w, strict=True)
+ck = torch.load('%1/checkpoints/step-0000040/model.torch')
+assert list(ck) == list(sd)
+assert all(torch.equal(ck[k], sd[k]) for k in sd)
 print(len(sd))
-)").arg(out), &py, &err);
+)").arg(out, UCE_SOURCE_DIR), &py, &err);
     QVERIFY2(rc == 0, qPrintable(err + py));
 
     // The embedder reads the trained model.
