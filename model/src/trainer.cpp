@@ -968,8 +968,14 @@ struct Trainer::Impl {
       fs::remove_all(tmp, ec);
       fail(ErrorKind::Io, c.dst.string(), std::string("cannot write the checkpoint: ") + e.what());
     }
-    const auto all = checkpointsIn(c.root);
-    for (size_t i = 0; i + c.keep < all.size(); ++i) fs::remove_all(all[i]);
+    // Pruning is housekeeping: a checkpoint that cannot be removed stays, and training goes on.
+    std::vector<fs::path> all;
+    try {
+      all = checkpointsIn(c.root);
+    } catch (const std::exception&) {
+    }
+    std::error_code ec;
+    for (size_t i = 0; i + c.keep < all.size(); ++i) fs::remove_all(all[i], ec);
   }
 
   // Writes a checkpoint of the current state; returns its folder ("" on ranks other than 0).
