@@ -882,9 +882,18 @@ struct Trainer::Impl {
     return o.str();
   }
 
+  // The state dict on the host (OUT/model.torch). The frozen token table is copied from the
+  // device once and kept (tokenTableCpu), since every checkpoint writes it too.
   NamedTensors cpuStateDict() {
     NamedTensors sd;
-    for (auto& kv : net->stateDict()) sd.emplace_back(kv.first, kv.second.detach().cpu());
+    for (auto& kv : net->stateDict()) {
+      if (kv.first == "pe_embedding.weight") {
+        if (!tokenTableCpu.defined()) tokenTableCpu = kv.second.detach().cpu();
+        sd.emplace_back(kv.first, tokenTableCpu);
+      } else {
+        sd.emplace_back(kv.first, kv.second.detach().cpu());
+      }
+    }
     return sd;
   }
 
@@ -1035,15 +1044,10 @@ struct Trainer::Impl {
       // release's code load it. The weights are copied here (the next step changes them); the
       // frozen token table never changes, so one host copy serves every checkpoint. A resume
       // takes the table from the asset folder.
-      for (auto& kv : net->stateDict()) {
-        if (kv.first == "pe_embedding.weight") {
-          if (!tokenTableCpu.defined()) tokenTableCpu = kv.second.detach().cpu();
-          c.model.emplace_back(kv.first, tokenTableCpu);
-        } else {
-          const torch::Tensor t = kv.second.detach();
-          c.model.emplace_back(kv.first, t.is_cpu() ? t.clone() : t.cpu());
-        }
-      }
+      c.model = cpuStateDict();
+      if (device.is_cpu())  // .cpu() gave the training's own tensors, which the next step changes
+        for (auto& kv : c.model)
+          if (kv.first != "pe_embedding.weight") kv.second = kv.second.clone();
       c.files.emplace_back("optimizer.pt", serialised(*optimizer));
       if (depthHead) {
         NamedTensors dh;
