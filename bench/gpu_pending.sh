@@ -12,7 +12,8 @@
 #      l33_eq_bf16, l4_bf16: --bf16-layers against l33_eq and l4; bf16: its numerics check;
 #      l33_eq_bf16_trace: the traced step with --bf16-layers; l33_fast, l33_fast_b48, l4_fast,
 #      l33_fast_trace: equal lengths, --bf16-layers and --no-dropout together; l33_eq_expseg:
-#      l33_eq with the allocator's expandable segments) and of
+#      l33_eq with the allocator's expandable segments; l4_ckpt, l4_ckpt_sync: what a checkpoint
+#      costs the training, written in the background or not) and of
 #      bench/gpu_scale.sh (scale4: 100,000 cells through 4 layers end to
 #      end; scale33: 10,000 through 33; l4_trace: the traced 20,000-cell 4-layer pass)
 # Prints to stdout; every log and trace goes into $OUT/logs.tgz (the tool returns 8 files at most).
@@ -45,8 +46,8 @@ fi
 train() { CELLS=4000 STEPS=12 RUNS="$1" bash bench/gpu_train.sh; }
 scale() { RUNS=$1 SCALE4=100000 SCALE33=10000 bash bench/gpu_scale.sh; }
 # step: seconds it needs at least, then the command
-declare -A need=([l33_eq_trace]=120 [l33]=150 [l33_eq]=120 [l33_eq_bf16]=120 [l33_eq_bf16_trace]=120 [l33_eq_b48]=120 [l33_fast]=120 [l33_fast_b48]=120 [l33_fast_trace]=120 [l4_fast]=40 [l33_eq_expseg]=120 [l4_bf16]=40 [scale4]=110 [scale33]=100 [l4]=40 [l4_eq]=40 [resume]=60 [l4_trace]=60)
-for step in ${DO:-l33_eq l33_fast l33_eq_trace l33_fast_trace l33_fast_b48 bf16 resume l33_eq_expseg l33_eq_bf16 l33_eq_b48 l4 l4_fast l4_bf16 l33_eq_bf16_trace l33 scale4 scale33 fused l4_eq l4_trace}; do
+declare -A need=([l33_eq_trace]=120 [l33]=150 [l33_eq]=120 [l33_eq_bf16]=120 [l33_eq_bf16_trace]=120 [l33_eq_b48]=120 [l33_fast]=120 [l33_fast_b48]=120 [l33_fast_trace]=120 [l4_fast]=40 [l33_eq_expseg]=120 [l4_ckpt]=60 [l4_ckpt_sync]=60 [l4_bf16]=40 [scale4]=110 [scale33]=100 [l4]=40 [l4_eq]=40 [resume]=60 [l4_trace]=60)
+for step in ${DO:-l33_eq l33_fast l33_eq_trace l33_fast_trace l33_fast_b48 bf16 resume l4_ckpt l4_ckpt_sync l33_eq_expseg l33_eq_bf16 l33_eq_b48 l4 l4_fast l4_bf16 l33_eq_bf16_trace l33 scale4 scale33 fused l4_eq l4_trace}; do
   fits "${need[$step]:-60}" "$step" || continue
   echo "== $step [$(spent) s]"
   case $step in

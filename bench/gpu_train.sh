@@ -150,6 +150,15 @@ print("traced step, median ms of", len(rows), "steps:", ", ".join(f"{n} {statist
 want l33_eq_trace && traced l33_eq_trace
 want l33_eq_bf16_trace && traced l33_eq_bf16_trace --bf16-layers
 want l33_fast_trace && traced l33_fast_trace --bf16-layers --no-dropout
+# Checkpoints on the GPU (RUNS=l4_ckpt): the 4-layer shape with a checkpoint every 4 steps, traced:
+# what each costs the training thread (the copy from the device and the optimizer's serialisation)
+# and how long its write takes in the background; l4_ckpt_sync writes them on the training thread.
+ckpt_run() {  # label extra-flags...
+  UCE_TRAIN_TRACE=1 train "$1" 4 "$B4" --checkpoint-every 4 --keep-checkpoints 2 "${@:2}" &&
+    grep '^trace: checkpoint' "$W/$1.log"
+}
+want l4_ckpt && ckpt_run l4_ckpt
+want l4_ckpt_sync && ckpt_run l4_ckpt_sync --sync-checkpoints
 # A small model (2 layers, d_model 256, batch 32, sample 512) for the update and resume checks.
 small() {  # log steps out-dir extra...
   local log=$1 steps=$2 out=$3

@@ -991,7 +991,12 @@ struct Trainer::Impl {
   // `background`: the state is copied and serialised here, the files written on a thread
   // (TrainOptions::backgroundCheckpoints); a write still in flight is waited for first.
   std::string writeCheckpoint(bool background = false) {
+    using Clock = std::chrono::steady_clock;
+    auto msSince = [](Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); };
+    const auto tWait = Clock::now();
     finishCheckpointWrite();
+    const double waited = msSince(tWait);
+    const auto tCopy = Clock::now();
     // Each rank's stream position (a rank that refilled a micro-batch is further on) and its
     // dropout RNG states (the CPU generator's, and on CUDA the device generator's): rank 0
     // gathers them in one collective, every rank filling its own slot of a byte buffer that a
@@ -1071,17 +1076,31 @@ struct Trainer::Impl {
       fail(ErrorKind::Io, c.dst.string(), std::string("cannot write the checkpoint: ") + e.what());
     }
     const std::string dst = c.dst.string();
+    // UCE_TRAIN_TRACE: what a checkpoint costs the training thread, and how long its write takes.
+    const double copied = msSince(tCopy);
+    const long long step = static_cast<long long>(stepsDone);
     if (!background) {
+      const auto tWrite = Clock::now();
       writeCheckpointFiles(c);
+      if (trace)
+        std::fprintf(stderr, "trace: checkpoint %lld: copied and serialised %.1f ms, written %.1f ms, on the training thread\n",
+                     step, copied, msSince(tWrite));
       return dst;
     }
+    if (trace)
+      std::fprintf(stderr, "trace: checkpoint %lld: waited %.1f ms for the previous write, copied and serialised %.1f ms "
+                   "on the training thread\n", step, waited, copied);
     checkpointDone = false;
-    checkpointThread = std::thread([this, c = std::move(c)] {
+    checkpointThread = std::thread([this, c = std::move(c), step] {
+      const auto tWrite = Clock::now();
       try {
         writeCheckpointFiles(c);
       } catch (...) {
         checkpointError = std::current_exception();
       }
+      if (trace)
+        std::fprintf(stderr, "trace: checkpoint %lld: written %.1f ms in the background\n", step,
+                     std::chrono::duration<double, std::milli>(Clock::now() - tWrite).count());
       checkpointDone = true;
     });
     return dst;

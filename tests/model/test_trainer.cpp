@@ -714,7 +714,7 @@ class TestTrainer : public QObject {
   void traceAccountsForEachStepAndChangesNothing() {
     const QStringList args{"train", "--corpus", corpus_, "--assets", assets_, "--nlayers", "1", "--d-model", "32",
                            "--nhead", "4", "--batch-size", "8", "--max-steps", "3", "--sample-size", "64",
-                           "--validate-every", "1000", "--checkpoint-every", "1000", "--threads", "2", "--quiet"};
+                           "--validate-every", "1000", "--checkpoint-every", "2", "--threads", "2", "--quiet"};
     QString out, err;
     QCOMPARE(cli(QStringList(args) << "--out" << tmp_.filePath("trace-off"), &out, &err), 0);
     QVERIFY2(!err.contains("trace:"), qPrintable(err));
@@ -739,6 +739,14 @@ class TestTrainer : public QObject {
                qPrintable(m.captured(0)));
     }
     QVERIFY2(steps == 3, qPrintable(err.left(2000)));
+    // The checkpoints: step 2's written in the background, the last one (step 3) on the training
+    // thread, each with what it cost.
+    for (const char* line : {R"(trace: checkpoint 2: waited [0-9.]+ ms for the previous write, copied and serialised )"
+                             R"([0-9.]+ ms on the training thread)",
+                             R"(trace: checkpoint 2: written [0-9.]+ ms in the background)",
+                             R"(trace: checkpoint 3: copied and serialised [0-9.]+ ms, written [0-9.]+ ms, on the )"
+                             R"(training thread)"})
+      QVERIFY2(QRegularExpression(line).match(err).hasMatch(), qPrintable(QString(line) + "\n" + err.left(3000)));
   }
 
   // headHidden: a narrower training head. The saved weights carry its widths, a resume and the
