@@ -971,6 +971,23 @@ b.write_h5ad('%2/alt_in_x.h5ad')
     QVERIFY2(adjacent < static_cast<int>(e[0].size() / 10), qPrintable(QString::number(adjacent)));
     QVERIFY(draw(3, 7) == e);  // the same stream at another thread count
     QVERIFY(draw(1, 8)[0] != e[0]);
+    // Bounded memory: training reads the corpus a group of blocks (48 rows) at a time, not whole.
+    {
+      TrainOptions x = o;
+      x.outDir = tmp_.filePath("stream-rows").toStdString();
+      x.maxSteps = 4;
+      x.checkpointEvery = 1000;
+      x.validateEvery = 1000;
+      QCOMPARE(train(x).steps, int64_t(4));
+      double total = 0;
+      for (const auto& l : uce::test::lines(tmp_.filePath("stream-rows/metrics.jsonl"))) {
+        const double rows = uce::test::jsonNumber(l, "rows_read");
+        QVERIFY2(rows >= 0 && rows <= 2 * 48, qPrintable(QString::fromStdString(l)));
+        total += rows;
+      }
+      qInfo("rows read for 4 steps of 16 cells: %g of 600", total);
+      QVERIFY2(total >= 64 && total <= 144, qPrintable(QString::number(total)));
+    }
 
     auto run = [&](const QString& name, int threads) {
       TrainOptions x = base(tmp_.filePath(name));
