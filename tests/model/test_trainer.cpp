@@ -78,6 +78,16 @@ class TestTrainer : public QObject {
     return o;
   }
 
+  // base() for `steps` steps with no checkpoint or validation on the way (a checkpoint is still
+  // written at the end).
+  TrainOptions plain(const QString& out, int64_t steps) const {
+    TrainOptions o = base(out);
+    o.maxSteps = steps;
+    o.checkpointEvery = 1000;
+    o.validateEvery = 1000;
+    return o;
+  }
+
   // A gene table in which gene c has token 100 + c, chromosome c % chromosomes, start 1000 c.
   static GeneTable everyGeneMatched(int genes, int chromosomes) {
     GeneTable t;
@@ -111,14 +121,11 @@ class TestTrainer : public QObject {
   // did not run all the steps.
   std::vector<std::string> viewRun(const QString& name, double consistency, double isotropy, int steps = 30,
                                    int batch = 8, int accum = 1) {
-    TrainOptions o = base(tmp_.filePath(name));
+    TrainOptions o = plain(tmp_.filePath(name), steps);
     o.viewConsistency = consistency;
     o.viewIsotropy = isotropy;
     o.batchSize = batch;
     o.gradAccum = accum;
-    o.maxSteps = steps;
-    o.checkpointEvery = 1000;
-    o.validateEvery = 1000;
     o.dropout = false;
     if (train(o).steps != steps) return {};
     return uce::test::lines(tmp_.filePath(name + "/metrics.jsonl"));
@@ -670,10 +677,7 @@ class TestTrainer : public QObject {
   // (Its speed and its 33-layer losses on CUDA: bench/gpu_train.sh RUNS="l33_eq_bf16 bf16".)
   void bf16LayersFollowTheFp32RunAndSaveFp32() {
     auto losses = [&](const QString& name, bool bf16) {
-      TrainOptions o = base(tmp_.filePath(name));
-      o.maxSteps = 12;
-      o.checkpointEvery = 1000;
-      o.validateEvery = 1000;
+      TrainOptions o = plain(tmp_.filePath(name), 12);
       o.dropout = false;
       o.bf16Layers = bf16;
       train(o);
@@ -903,12 +907,9 @@ b.write_h5ad('%2/alt_in_x.h5ad')
     uce::test::writeAll(dir + "/guess.csv", ("path,species\nboth.h5ad,human\n" + mousePath + ",mouse\n").toUtf8());
     uce::test::writeAll(dir + "/missing.csv", "path,species,layer\nboth.h5ad,human,layers/nope\n");
     auto run = [&](const QString& name) {
-      TrainOptions o = base(dir + "/run-" + name);
+      TrainOptions o = plain(dir + "/run-" + name, 3);
       o.corpus = (dir + "/" + name + ".csv").toStdString();
-      o.maxSteps = 3;
       o.batchSize = 8;
-      o.checkpointEvery = 1000;
-      o.validateEvery = 1000;
       o.dropout = false;
       QCOMPARE(train(o).steps, int64_t(3));
     };
@@ -990,10 +991,7 @@ b.write_h5ad('%2/alt_in_x.h5ad')
     }
 
     auto run = [&](const QString& name, int threads) {
-      TrainOptions x = base(tmp_.filePath(name));
-      x.maxSteps = 6;
-      x.checkpointEvery = 1000;
-      x.validateEvery = 1000;
+      TrainOptions x = plain(tmp_.filePath(name), 6);
       x.threads = threads;
       QCOMPARE(train(x).steps, int64_t(6));
     };
@@ -1022,12 +1020,9 @@ b.write_h5ad('%2/alt_in_x.h5ad')
   // the gradient clip comes before the update (a clip far below AdamW's eps all but stops it).
   void scheduleAndClipDriveTheUpdate() {
     auto options = [&](const QString& name) {
-      TrainOptions o = base(tmp_.filePath(name));
+      TrainOptions o = plain(tmp_.filePath(name), 20);
       o.lr = 1e-3;
       o.warmupSteps = 4;
-      o.maxSteps = 20;
-      o.checkpointEvery = 1000;
-      o.validateEvery = 1000;
       o.batchSize = 8;
       return o;
     };
