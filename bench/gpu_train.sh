@@ -77,6 +77,9 @@ train() {  # label layers batch extra-flags...
   echo "[$label: batch $batch $*; $secs s incl. start-up]"
   $PY bench/gpu_train_mfu.py "$W/$label/metrics.jsonl" "$layers" "$DMODEL" $((4 * DMODEL)) "$TOKDIM" "$DMODEL" 64 "$PEAK"
   clocks_stop "$label"
+  # A 33-layer run leaves about 11 GB (model.torch and the final checkpoint with the optimizer's
+  # state): keep the metrics and the log only, or a call's runs fill the device's 64 GiB disk.
+  rm -rf "${W:?}/$label/checkpoints" "$W/$label/model.torch"
 }
 # How far run B's losses and gradient norms are from run A's, over the steps both logged.
 compare() {  # title folder-a folder-b (under $W)
