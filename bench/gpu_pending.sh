@@ -33,6 +33,7 @@ fits() {  # seconds label: true when that many seconds are left
 pack() { tar -czf "${OUT:-/tmp}/logs.tgz" "$LOG" /tmp/uce-gpu-train/*.log /tmp/uce-gpu-train/*/metrics.jsonl 2>/dev/null; }
 trap pack EXIT
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader
+df -h /tmp | tail -1  # each 33-layer run writes about 11 GB (removed after it)
 $PY -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)'
 profile=
 [ "${PROFILE:-1}" = 0 ] || { $PY bench/gpu_train_profile.py 24 1075 >"$LOG/train_profile.log" 2>&1 & profile=$!; }
@@ -47,7 +48,7 @@ train() { CELLS=4000 STEPS=12 RUNS="$1" bash bench/gpu_train.sh; }
 scale() { RUNS=$1 SCALE4=100000 SCALE33=10000 bash bench/gpu_scale.sh; }
 # step: seconds it needs at least, then the command
 declare -A need=([l33_eq_trace]=120 [l33]=150 [l33_eq]=120 [l33_eq_bf16]=120 [l33_eq_bf16_trace]=120 [l33_eq_b48]=120 [l33_fast]=120 [l33_fast_b48]=120 [l33_fast_trace]=120 [l4_fast]=40 [l33_eq_expseg]=120 [l4_ckpt]=60 [l4_ckpt_sync]=60 [l4_bf16]=40 [scale4]=110 [scale33]=100 [l4]=40 [l4_eq]=40 [resume]=60 [l4_trace]=60)
-for step in ${DO:-l33_eq l33_fast l33_eq_trace l33_fast_trace l33_fast_b48 bf16 resume l4_ckpt l4_ckpt_sync l33_eq_expseg l33_eq_bf16 l33_eq_b48 l4 l4_fast l4_bf16 l33_eq_bf16_trace l33 scale4 scale33 fused l4_eq l4_trace}; do
+for step in ${DO:-l4_ckpt l4_ckpt_sync l33_fast_b48 l33_eq fused l33_eq_bf16 scale33 l4_bf16 resume l33_fast l33_fast_trace l33_eq_trace l33_eq_bf16_trace l4 l4_fast l33 scale4 l4_eq l4_trace bf16 l33_eq_b48 l33_eq_expseg}; do
   fits "${need[$step]:-60}" "$step" || continue
   echo "== $step [$(spent) s]"
   case $step in

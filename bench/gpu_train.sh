@@ -71,6 +71,7 @@ train() {  # label layers batch extra-flags...
       --max-steps "$STEPS" --sample-size "$SAMPLE" --validate-every 1000000 --checkpoint-every 1000000 --val-cells 16 --device "$DEVICE" \
       --threads "$THREADS" --quiet "$@" >"$W/$label.log" 2>&1; then
     clocks_stop "$label" >/dev/null
+    rm -rf "${W:?}/$label/checkpoints" "$W/$label/model.torch"
     echo "train $label FAILED:"; tail -5 "$W/$label.log"; return 1
   fi
   local secs=$(( $(date +%s) - t0 ))

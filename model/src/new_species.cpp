@@ -14,6 +14,7 @@
 // species_offsets.pkl is written by core's pickle writer (private to uce_core, linked with it).
 #include "uce/core/pickle_writer.h"
 #include "uce/core/error.h"
+#include "uce/core/remove_tree.h"
 #include "uce/core/text.h"
 #include "uce/core/sha256.h"
 #include "uce/core/synth.h"
@@ -60,8 +61,7 @@ struct TempDir {
   bool keep = false;
   ~TempDir() {
     if (keep || path.empty()) return;
-    std::error_code ec;
-    fs::remove_all(path, ec);
+    uce::removeTree(path.string());
   }
 };
 
@@ -232,7 +232,7 @@ NewSpeciesReport addSpecies(const std::string& baseDir, const NewSpeciesOptions&
   if (ec) fail(ErrorKind::Io, out.parent_path().string(), "cannot create the folder (" + ec.message() + ")");
   TempDir tmp;
   tmp.path = out.string() + ".tmp-" + std::to_string(static_cast<long long>(::getpid()));
-  fs::remove_all(tmp.path, ec);
+  uce::removeTree(tmp.path.string());
   fs::create_directories(tmp.path / "protein_embeddings", ec);
   if (ec) fail(ErrorKind::Io, tmp.path.string(), "cannot create the folder (" + ec.message() + ")");
   const std::set<std::string> rewritten = {"all_tokens.torch", "species_offsets.pkl", "new_species.csv", "manifest.json"};

@@ -30,6 +30,7 @@
 #include "autocast.h"
 #include "uce/core/error.h"
 #include "uce/core/inspect.h"
+#include "uce/core/remove_tree.h"
 #include "uce/model/assets.h"
 #include "uce/model/distributed.h"
 #include "uce/model/network.h"
@@ -923,7 +924,7 @@ struct Trainer::Impl {
       if (n.rfind(".tmp-step-", 0) != 0 || dash == std::string::npos) continue;
       const long pid = std::strtol(n.c_str() + dash + 1, nullptr, 10);
       if (pid <= 0 || pid == static_cast<long>(::getpid())) continue;
-      if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) fs::remove_all(e.path(), ec);
+      if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) uce::removeTree(e.path().string());
     }
   }
 
@@ -961,20 +962,22 @@ struct Trainer::Impl {
   // removes all but the newest `keep` checkpoints. On error no new step-N folder appears.
   static void writeCheckpointFiles(const CheckpointFiles& c) {
     const fs::path tmp = c.root / (std::string(".tmp-") + c.dst.filename().string() + "-" + std::to_string(::getpid()));
+    auto removeOrFail = [](const fs::path& p) {
+      std::string why;
+      if (!uce::removeTree(p.string(), &why)) fail(ErrorKind::Io, p.string(), "cannot remove: " + why);
+    };
     try {
-      fs::remove_all(tmp);
+      removeOrFail(tmp);
       fs::create_directories(tmp);
       saveTensorDict(c.model, (tmp / "model.torch").string());  // streamed: the table is 3 GB at full scale
       for (const auto& f : c.files) writeFileAtomic((tmp / f.first).string(), f.second);
-      fs::remove_all(c.dst);
+      removeOrFail(c.dst);
       fs::rename(tmp, c.dst);
     } catch (const Error&) {
-      std::error_code ec;
-      fs::remove_all(tmp, ec);
+      uce::removeTree(tmp.string());
       throw;
     } catch (const std::exception& e) {
-      std::error_code ec;
-      fs::remove_all(tmp, ec);
+      uce::removeTree(tmp.string());
       fail(ErrorKind::Io, c.dst.string(), std::string("cannot write the checkpoint: ") + e.what());
     }
     // Pruning is housekeeping: a checkpoint that cannot be removed stays, and training goes on.
@@ -983,8 +986,7 @@ struct Trainer::Impl {
       all = checkpointsIn(c.root);
     } catch (const std::exception&) {
     }
-    std::error_code ec;
-    for (size_t i = 0; i + c.keep < all.size(); ++i) fs::remove_all(all[i], ec);
+    for (size_t i = 0; i + c.keep < all.size(); ++i) uce::removeTree(all[i].string());
   }
 
   // Writes a checkpoint of the current state; returns its folder ("" on ranks other than 0).

@@ -23,6 +23,7 @@
 #include "uce/core/atomic_file.h"
 #include "uce/core/dataset.h"
 #include "uce/core/error.h"
+#include "uce/core/remove_tree.h"
 #include "uce/core/json.h"
 #include "uce/core/text.h"
 
@@ -123,10 +124,7 @@ struct TempDir {
   std::string path;
   bool keep = false;
   ~TempDir() {
-    if (!keep && !path.empty()) {
-      std::error_code ec;
-      fs::remove_all(path, ec);
-    }
+    if (!keep && !path.empty()) removeTree(path);
   }
 };
 
@@ -302,8 +300,8 @@ AtlasInfo buildAtlas(const std::vector<std::string>& datasets, const std::string
   fs::path target = fs::absolute(atlasDir).lexically_normal();
   if (target.filename().empty()) target = target.parent_path();
   TempDir tmp{target.string() + ".tmp-" + std::to_string(static_cast<long long>(::getpid()))};
+  removeTree(tmp.path);
   std::error_code ec;
-  fs::remove_all(tmp.path, ec);
   if (!fs::create_directories(tmp.path, ec) || ec)
     fail(ErrorKind::Io, atlasDir, "cannot create the atlas folder: " + ec.message());
   writeIndexFile(*index, tmp.path + "/index.faiss");
@@ -319,7 +317,7 @@ AtlasInfo buildAtlas(const std::vector<std::string>& datasets, const std::string
     fail(ErrorKind::Io, atlasDir, std::string("cannot rename the finished atlas into place: ") + std::strerror(err));
   }
   tmp.keep = true;
-  if (replacing) fs::remove_all(old, ec);
+  if (replacing) removeTree(old);
   return info;
 }
 
