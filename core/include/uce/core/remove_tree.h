@@ -2,11 +2,12 @@
 // Removing a folder and everything in it, without std::filesystem::remove_all.
 //
 // PyTorch's own LibTorch builds from 2.5 on (the pip wheels and the libtorch archives a GPU
-// server builds against) export a statically linked copy of libstdc++'s std::filesystem
-// iterators (pytorch/pytorch#133437). In a process that also uses the system's libstdc++,
-// remove_all of a non-empty folder can then run one library's iterator with the other's
-// recursion code: `uce train` crashed (SIGSEGV) pruning its old checkpoints on an H200 server
-// with PyTorch 2.11. This walks the folder with POSIX calls only.
+// server builds against) export a statically linked copy of libstdc++'s
+// std::filesystem::recursive_directory_iterator (pytorch/pytorch#133437). The system
+// libstdc++'s remove_all walks a folder with that iterator, so in a process linked to both it
+// can run the iterator of one libstdc++ build with the rest of the other: `uce train` crashed
+// (SIGSEGV) pruning its old checkpoints on an H200 server with PyTorch 2.11. This walks the
+// folder with POSIX calls only.
 #include <string>
 
 namespace uce {
