@@ -201,7 +201,6 @@ std::string StepMetrics::json() const {
 // TrainOptions::adamw "fused" needs _fused_adamw_ (LibTorch 2.0) and _foreach_mul_ by a tensor (2.1).
 #define UCE_FUSED_ADAMW (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1))
 
-#if UCE_FUSED_ADAMW
 // The key of a parameter in an optimizer's state map: its TensorImpl's address, as a pointer
 // (LibTorch 2) or as the text LibTorch 1.x printed it to.
 template <typename Key>
@@ -214,7 +213,42 @@ Key adamStateKey(const torch::Tensor& p) {
     return p.unsafeGetTensorImpl();
   }
 }
-#endif
+
+// A copy of an AdamW optimizer with its state on the host, apart from the training: what a
+// background checkpoint serialises (optimizer.pt) while the next steps change the original.
+// LibTorch saves each parameter's state under a name and restores it by the parameter's
+// position in its group, so the copy's parameters are empty stand-ins; the file loads into
+// the training's optimizer as the original's would.
+std::unique_ptr<torch::optim::AdamW> hostCopy(torch::optim::AdamW& optimizer) {
+  auto& state = optimizer.state();
+  using Key = typename std::decay_t<decltype(state)>::key_type;
+  auto host = [](const torch::Tensor& t) {
+    if (!t.defined()) return t;
+    return t.is_cpu() ? t.detach().clone() : t.detach().to(torch::kCPU);
+  };
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  std::vector<std::pair<torch::Tensor, std::unique_ptr<torch::optim::AdamWParamState>>> states;
+  for (auto& g : optimizer.param_groups()) {
+    std::vector<torch::Tensor> standIns;
+    for (auto& p : g.params()) {
+      standIns.push_back(torch::empty({0}));
+      auto it = state.find(adamStateKey<Key>(p));
+      if (it == state.end()) continue;  // no step has touched it yet
+      const auto& st = static_cast<const torch::optim::AdamWParamState&>(*it->second);
+      auto copy = std::make_unique<torch::optim::AdamWParamState>();
+      copy->step(st.step());
+      copy->exp_avg(host(st.exp_avg()));
+      copy->exp_avg_sq(host(st.exp_avg_sq()));
+      if (st.max_exp_avg_sq().defined()) copy->max_exp_avg_sq(host(st.max_exp_avg_sq()));
+      states.emplace_back(standIns.back(), std::move(copy));
+    }
+    groups.emplace_back(std::move(standIns), g.options().clone());
+  }
+  auto out = std::make_unique<torch::optim::AdamW>(
+      std::move(groups), static_cast<const torch::optim::AdamWOptions&>(optimizer.defaults()));
+  for (auto& [standIn, st] : states) out->state()[adamStateKey<Key>(standIn)] = std::move(st);
+  return out;
+}
 
 struct Trainer::Impl {
   TrainOptions opt;
@@ -933,6 +967,10 @@ struct Trainer::Impl {
   struct CheckpointFiles {
     fs::path root, dst;
     NamedTensors model;
+    // optimizer.pt: streamed from `optimizer`, the training's own (written on the training
+    // thread) or `hostOptimizer`, a host copy of it (written in the background).
+    const torch::optim::Optimizer* optimizer = nullptr;
+    std::shared_ptr<torch::optim::AdamW> hostOptimizer;
     std::vector<std::pair<std::string, std::string>> files;
     size_t keep = 1;
   };
@@ -970,6 +1008,14 @@ struct Trainer::Impl {
       removeOrFail(tmp);
       fs::create_directories(tmp);
       saveTensorDict(c.model, (tmp / "model.torch").string());  // streamed: the table is 3 GB at full scale
+      if (c.optimizer)
+        writeFileAtomic((tmp / "optimizer.pt").string(), [&c](const uce::ByteSink& write) {
+          const std::function<size_t(const void*, size_t)> sink = [&write](const void* data, size_t n) {
+            write(data, n);
+            return n;
+          };
+          torch::save(*c.optimizer, sink);
+        });
       for (const auto& f : c.files) writeFileAtomic((tmp / f.first).string(), f.second);
       removeOrFail(c.dst);
       fs::rename(tmp, c.dst);
@@ -1055,7 +1101,14 @@ struct Trainer::Impl {
       if (device.is_cpu())  // .cpu() gave the training's own tensors, which the next step changes
         for (auto& kv : c.model)
           if (kv.first != "pe_embedding.weight") kv.second = kv.second.clone();
-      c.files.emplace_back("optimizer.pt", serialised(*optimizer));
+      // The optimizer's state is copied to the host here and serialised with the files (in the
+      // background, that takes LibTorch's archive writer and its CRCs off the training thread).
+      if (background) {
+        c.hostOptimizer = hostCopy(*optimizer);
+        c.optimizer = c.hostOptimizer.get();
+      } else {
+        c.optimizer = optimizer.get();
+      }
       if (depthHead) {
         NamedTensors dh;
         for (auto& p : depthHead->named_parameters()) dh.emplace_back(p.key(), p.value().detach().cpu());
