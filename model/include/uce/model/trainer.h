@@ -211,12 +211,14 @@ struct TrainOptions {
   int64_t checkpointEvery = 500; // steps; a checkpoint is also written at the end / on a signal
   int keepCheckpoints = 3;
   // The periodic checkpoints go to disk on a background thread while training goes on: the step
-  // that writes one only copies the weights into memory (from the device on CUDA) and serialises
-  // the optimizer state; model.torch (streamed, with the token table), the other files, their
-  // fsyncs, the rename into place and the pruning of old checkpoints follow in the background. One write at a time: the next checkpoint, the end of the run and a stop
-  // wait for it, and its error (disk full, say) stops the run at the next step. The last
-  // checkpoint (the end, a signal) is written before run() returns either way. The files are
-  // the same byte for byte. false: every checkpoint on the training thread (uce train
+  // that writes one only copies the weights and the optimizer state into host memory (from the
+  // device on CUDA); serialising model.torch (with the token table) and optimizer.pt, streamed
+  // to the files, the other files, their fsyncs, the rename into place and the pruning of old
+  // checkpoints follow in the background. One write at a time: the next checkpoint, the end of
+  // the run and a stop wait for it, and its error (disk full, say) stops the run at the next
+  // step. The last checkpoint (the end, a signal) is written before run() returns either way.
+  // The files are the synchronous ones byte for byte, optimizer.pt up to LibTorch's names for
+  // the parameters' states. false: every checkpoint on the training thread (uce train
   // --sync-checkpoints).
   bool backgroundCheckpoints = true;
   int64_t validateEvery = 100;   // steps between validation loss / AUROC
