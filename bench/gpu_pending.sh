@@ -39,6 +39,9 @@ profile=
 [ "${PROFILE:-1}" = 0 ] || { $PY bench/gpu_train_profile.py 24 1075 >"$LOG/train_profile.log" 2>&1 & profile=$!; }
 CMAKE_BUILD_PARALLEL_LEVEL=$(( $(nproc) - 2 )) bash -c 'source bench/gpu_build.sh' || { echo "build FAILED"; wait; exit 1; }
 echo "[build: $(spent) s]"
+# Session 21's crash: this PyTorch's libtorch_cpu.so exports libstdc++'s recursive directory
+# iterator (pytorch/pytorch#133437), which std::filesystem::remove_all uses; uce must not import it.
+echo "libtorch_cpu.so exports $(nm -D "$($PY -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib", "libtorch_cpu.so"))')" 2>/dev/null | grep -c recursive_directory_iterator) recursive_directory_iterator symbols; uce imports $(nm -D --undefined-only -C "$UCE" | grep -c -E 'filesystem::remove_all|recursive_directory_iterator') remove_all / recursive iterator symbols (should be 0)"
 if [ -n "$profile" ]; then
   wait $profile
   echo "== bench/gpu_train_profile.py 24 1075 [$(spent) s]"
