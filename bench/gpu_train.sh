@@ -124,6 +124,9 @@ if want l33_fast; then
   [ -f "$W/l33_eq/metrics.jsonl" ] && compare "33 layers, fastest settings vs autocast with dropout" l33_eq l33_fast
 fi
 want l33_fast_b48 && train l33_fast_b48 33 $((2 * B33)) --equal-lengths --bf16-layers --no-dropout
+# Four times the batch (session 21: batch 48 used 61 of the H200's 140 GiB): what is still paid
+# once a step.
+want l33_fast_b96 && train l33_fast_b96 33 $((4 * B33)) --equal-lengths --bf16-layers --no-dropout
 # The caching allocator with expandable segments (RUNS=l33_eq_expseg): a run near the GPU's memory
 # that has to free and re-reserve cached blocks (a device sync each time) gets faster with them;
 # the same computation. Against l33_eq; the runs print their largest memory use.
