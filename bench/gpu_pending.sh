@@ -11,7 +11,8 @@
 #      UCE_TRAIN_TRACE=1, where a step's time goes; l33_eq_b48: l33_eq at twice the batch;
 #      l33_eq_bf16, l4_bf16: --bf16-layers against l33_eq and l4; bf16: its numerics check;
 #      l33_eq_bf16_trace: the traced step with --bf16-layers; l33_fast, l33_fast_b48, l4_fast,
-#      l33_fast_trace: equal lengths, --bf16-layers and --no-dropout together (l33_fast_b96: 4x the batch); l33_eq_expseg:
+#      l33_fast_trace: equal lengths, --bf16-layers and --no-dropout together (l33_fast_b96: 4x the batch; l33_fast_nopf,
+#      l33_fast_b48_nopf: with --prefetch off, the baseline of the prefetch); l33_eq_expseg:
 #      l33_eq with the allocator's expandable segments; l4_ckpt, l4_ckpt_sync: what a checkpoint
 #      costs the training, written in the background or not) and of
 #      bench/gpu_scale.sh (scale4: 100,000 cells through 4 layers end to
@@ -52,8 +53,8 @@ scale() { RUNS=$1 SCALE4=100000 SCALE33=10000 bash bench/gpu_scale.sh; }
 # step: seconds it needs at least, then the command
 # (session 21, H200: a 33-layer run took 37-50 s with its start-up, a 4-layer one 13-23 s, resume
 # 22 s, scale4 66 s; the build beside the profile 77 s)
-declare -A need=([l33_eq_trace]=75 [l33]=75 [l33_eq]=75 [l33_eq_bf16]=75 [l33_eq_bf16_trace]=75 [l33_eq_b48]=80 [l33_fast]=75 [l33_fast_b48]=80 [l33_fast_b96]=100 [l33_fast_trace]=75 [l4_fast]=30 [l33_eq_expseg]=75 [l4_ckpt]=40 [l4_ckpt_sync]=40 [l4_bf16]=30 [scale4]=90 [scale33]=100 [l4]=30 [l4_eq]=30 [resume]=40 [l4_trace]=60)
-for step in ${DO:-l4_ckpt l4_ckpt_sync l33_fast_b48 l33_fast_b96 l33_eq fused l33_eq_bf16 scale33 l4_bf16 resume l33_fast l33_fast_trace l33_eq_trace l33_eq_bf16_trace l4 l4_fast l33 scale4 l4_eq l4_trace bf16 l33_eq_b48 l33_eq_expseg}; do
+declare -A need=([l33_eq_trace]=75 [l33]=75 [l33_eq]=75 [l33_eq_bf16]=75 [l33_eq_bf16_trace]=75 [l33_eq_b48]=80 [l33_fast]=75 [l33_fast_b48]=80 [l33_fast_b96]=100 [l33_fast_nopf]=75 [l33_fast_b48_nopf]=80 [l33_fast_trace]=75 [l4_fast]=30 [l33_eq_expseg]=75 [l4_ckpt]=40 [l4_ckpt_sync]=40 [l4_bf16]=30 [scale4]=90 [scale33]=100 [l4]=30 [l4_eq]=30 [resume]=40 [l4_trace]=60)
+for step in ${DO:-l4_ckpt l4_ckpt_sync l33_fast_b48 l33_fast_b48_nopf l33_fast_b96 l33_eq fused l33_eq_bf16 scale33 l4_bf16 resume l33_fast l33_fast_trace l33_eq_trace l33_eq_bf16_trace l4 l4_fast l33 scale4 l4_eq l4_trace bf16 l33_eq_b48 l33_eq_expseg}; do
   fits "${need[$step]:-60}" "$step" || continue
   echo "== $step [$(spent) s]"
   case $step in

@@ -127,6 +127,10 @@ want l33_fast_b48 && train l33_fast_b48 33 $((2 * B33)) --equal-lengths --bf16-l
 # Four times the batch (session 21: batch 48 used 61 of the H200's 140 GiB): what is still paid
 # once a step.
 want l33_fast_b96 && train l33_fast_b96 33 $((4 * B33)) --equal-lengths --bf16-layers --no-dropout
+# The next micro-batch read and tokenized while the GPU runs (--prefetch, on by default on CUDA
+# since session 21) against preparing it between steps: RUNS="l33_fast_nopf l33_fast" (or _b48).
+want l33_fast_nopf && train l33_fast_nopf 33 "$B33" --equal-lengths --bf16-layers --no-dropout --prefetch off
+want l33_fast_b48_nopf && train l33_fast_b48_nopf 33 $((2 * B33)) --equal-lengths --bf16-layers --no-dropout --prefetch off
 # The caching allocator with expandable segments (RUNS=l33_eq_expseg): a run near the GPU's memory
 # that has to free and re-reserve cached blocks (a device sync each time) gets faster with them;
 # the same computation. Against l33_eq; the runs print their largest memory use.

@@ -47,7 +47,7 @@ const char* kUsage =
     "                 [--device cpu|cuda] [--threads T] [--resume] [--quiet]\n"
     "                 [--nproc P (1)] [--no-dropout] [--activation-checkpointing] [--equal-lengths]\n"
     "                 [--grad-sync overlap|after (overlap)] [--grad-bucket-mb M (25)]\n"
-    "                 [--adamw auto|loop|fused (auto)] [--bf16-layers]\n"
+    "                 [--adamw auto|loop|fused (auto)] [--bf16-layers] [--prefetch auto|on|off (auto)]\n"
     "The corpus is a CSV with columns path,species[,layer]; relative paths are relative to it.\n"
     "Writes OUT/metrics.jsonl, OUT/checkpoints/step-N/ and OUT/model.torch (release state-dict\n"
     "layout: `uce embed --model OUT/model.torch`). Ctrl-C writes a checkpoint; --resume continues.\n"
@@ -66,7 +66,9 @@ const char* kUsage =
     "so the embedding need not carry it; the slope is trainer state, not part of OUT/model.torch.\n"
     "--bf16-layers runs the transformer layers wholly in bf16 (weights cast each pass from fp32\n"
     "masters; residual adds, LayerNorm and dropout in bf16): faster on GPUs than autocast alone,\n"
-    "with the residual stream rounded to bf16. Validation and embedding are unaffected.";
+    "with the residual stream rounded to bf16. Validation and embedding are unaffected.\n"
+    "--prefetch on reads and tokenizes the next micro-batch on its own thread while the device runs\n"
+    "the current one (auto: on with --device cuda); the same data and weights either way.";
 
 // Starts nproc copies of this program as local ranks 0..nproc-1 and waits for them. The first
 // rank to fail stops the others; returns the first non-zero exit status (0 when all succeed).
@@ -158,7 +160,7 @@ int runTrain(const Args& args) {
              "init-model", "seed", "device", "threads", "nproc", "negatives", "cell-gain",
              "downsample-to", "gene-scale-sd", "first-qk-gain", "encoder-lr-scale", "head-hidden",
              "view-consistency", "view-depth-min", "view-gene-sd", "view-isotropy", "grad-sync", "grad-bucket-mb",
-             "adamw"});
+             "adamw", "prefetch"});
   if (o.has("help")) {
     std::printf("%s\n", kUsage);
     return 0;
@@ -228,6 +230,7 @@ int runTrain(const Args& args) {
   t.backgroundCheckpoints = !o.has("sync-checkpoints");
   t.depthAwareDecoder = o.has("depth-aware-decoder");
   t.adamw = o.get("adamw", t.adamw);
+  t.prefetch = o.get("prefetch", t.prefetch);
   bool quiet = o.has("quiet");
   const long long nproc = o.getInt("nproc", 1);
   if (nproc < 1 || nproc > 4096) throw Error(ErrorKind::InvalidArgument, "", "--nproc must be between 1 and 4096");

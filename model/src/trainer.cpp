@@ -21,6 +21,7 @@
 #include <map>
 #include <numeric>
 #include <sstream>
+#include <future>
 #include <thread>
 #include <unistd.h>
 
@@ -267,7 +268,8 @@ struct Trainer::Impl {
   // Data stream.
   struct Block { int file; int64_t row0, n; };
   std::vector<Block> blocks;
-  StreamPosition pos;
+  StreamPosition pos;       // the stream's read position (ahead of `consumed` while a micro-batch is prefetched)
+  StreamPosition consumed;  // after the last micro-batch the training took: what checkpoints save
   std::vector<Block> epochBlocks;  // blocks of pos.epoch in shuffled order
   int64_t epochLoaded = -1, groupLoaded = -1;
   std::vector<std::pair<int, int64_t>> groupCells;  // (file, row) in shuffled order
@@ -275,7 +277,8 @@ struct Trainer::Impl {
   // With data-parallel ranks: per file and row, whether the cell passes the filters (usable()),
   // worked out once at the start, each rank for its share of the rows (shareUsability).
   std::vector<std::vector<uint8_t>> usableRows;
-  int64_t rowsRead = 0;  // corpus rows read for the training stream since the last step's metrics
+  int64_t rowsRead = 0;      // corpus rows read for the training stream (by whichever thread prepares)
+  int64_t rowsReadStep = 0;  // of those, the rows of the micro-batches taken since the last step's metrics
   std::vector<TrainingSample> valSamples;
   std::vector<std::vector<std::unique_ptr<TrainingSampleBuilder>>> builders;  // [thread][file]
   SampleOptions sampleOpt;
@@ -621,6 +624,64 @@ struct Trainer::Impl {
     return kept;
   }
 
+  // A micro-batch's samples, read and tokenized ([first views..., second views...] with views),
+  // with the stream position after it, the corpus rows its reading took and its host times.
+  struct Prepared {
+    std::vector<TrainingSample> samples;
+    size_t cells = 0;
+    StreamPosition after;
+    int64_t rows = 0;
+    double readMs = 0, tokenizeMs = 0;
+  };
+  Prepared prepareMicroBatch(bool views) {
+    using Clock = std::chrono::steady_clock;
+    Prepared p;
+    const int64_t rows0 = rowsRead;
+    std::vector<CellCounts> cells;
+    std::vector<TrainingSample> second;
+    while (p.samples.size() < static_cast<size_t>(opt.batchSize)) {
+      const size_t need = static_cast<size_t>(opt.batchSize) - p.samples.size();
+      cells.resize(need);
+      const auto t0 = Clock::now();
+      // With data-parallel ranks, nextCell yields this rank's cells only (mine()).
+      for (size_t g = 0; g < need; ++g) nextCell(cells[g]);
+      const auto t1 = Clock::now();
+      auto got = tokenize(cells, views);
+      p.readMs += std::chrono::duration<double, std::milli>(t1 - t0).count();
+      p.tokenizeMs += std::chrono::duration<double, std::milli>(Clock::now() - t1).count();
+      const size_t n = views ? got.size() / 2 : got.size();
+      for (size_t i = 0; i < n; ++i) p.samples.push_back(std::move(got[i]));
+      if (views)
+        for (size_t i = n; i < got.size(); ++i) second.push_back(std::move(got[i]));
+    }
+    p.cells = p.samples.size();
+    for (auto& x : second) p.samples.push_back(std::move(x));
+    p.after = pos;
+    p.rows = rowsRead - rows0;
+    return p;
+  }
+  // TrainOptions::prefetch: the next micro-batch, prepared on its own thread.
+  bool prefetchOn = false;
+  std::future<Prepared> prefetched;
+  int64_t prefetchesTaken = 0;
+  void startPrefetch(bool views) {
+    prefetched = std::async(std::launch::async, [this, views] { return prepareMicroBatch(views); });
+  }
+  // Waits for a prefetch still running (a stop, the end of a run). Its micro-batch (or error)
+  // stays for the next step, should the training go on; checkpoints save `consumed`, the
+  // position before it, so a resume prepares it again.
+  void waitForPrefetch() {
+    if (prefetched.valid()) prefetched.wait();
+  }
+  // The next micro-batch: the prefetched one, or one prepared here.
+  Prepared takeMicroBatch(bool views) {
+    if (prefetched.valid()) ++prefetchesTaken;
+    Prepared p = prefetched.valid() ? prefetched.get() : prepareMicroBatch(views);
+    consumed = p.after;
+    rowsReadStep += p.rows;
+    return p;
+  }
+
   struct Batch {
     torch::Tensor tokens, mask, genes, labels;  // [B, L] long, [B, L] bool, [B, G] long, [B, G] float
     torch::Tensor depth;                        // [B] float: TrainingSample::logDepth
@@ -709,25 +770,19 @@ struct Trainer::Impl {
     const bool views = opt.viewConsistency > 0;
     const bool overlap = opt.dist && world > 1 && opt.overlapGradSync;
     net->train(opt.dropout);
-    std::vector<CellCounts> cells(static_cast<size_t>(opt.batchSize));
     for (int a = 0; a < opt.gradAccum; ++a) {
-      std::vector<TrainingSample> samples, second;
       if (trace) traceTo(kBackward);  // the previous micro-batch's backward pass
-      while (samples.size() < static_cast<size_t>(opt.batchSize)) {
-        const size_t need = static_cast<size_t>(opt.batchSize) - samples.size();
-        cells.resize(need);
-        // With data-parallel ranks, nextCell yields this rank's cells only (mine()).
-        for (size_t g = 0; g < need; ++g) nextCell(cells[g]);
-        if (trace) traceTo(kRead);
-        auto got = tokenize(cells, views);
-        if (trace) traceTo(kTokenize);
-        const size_t n = views ? got.size() / 2 : got.size();
-        for (size_t i = 0; i < n; ++i) samples.push_back(std::move(got[i]));
-        if (views)
-          for (size_t i = n; i < got.size(); ++i) second.push_back(std::move(got[i]));
+      const bool wasPrefetched = prefetched.valid();
+      Prepared prep = takeMicroBatch(views);
+      if (trace) {  // host work only: a prefetched micro-batch counts what the training waited for it
+        const auto now = std::chrono::steady_clock::now();
+        const double ms = std::chrono::duration<double, std::milli>(now - traceMark).count();
+        traceSum[kRead] += wasPrefetched ? ms : prep.readMs;
+        traceSum[kTokenize] += wasPrefetched ? 0.0 : ms - prep.readMs;
+        traceMark = now;
       }
-      const size_t cellsHere = samples.size();
-      for (auto& s : second) samples.push_back(std::move(s));
+      const std::vector<TrainingSample>& samples = prep.samples;
+      const size_t cellsHere = prep.cells;
       Batch b = makeBatch(samples, 0, samples.size());
       if (trace) traceTo(kUpload);
       torch::Tensor emb;
@@ -761,6 +816,9 @@ struct Trainer::Impl {
       // The last micro-batch's backward pass averages the gradients as it goes (overlap).
       if (overlap && a == opt.gradAccum - 1) opt.dist->armOverlapped();
       (loss / opt.gradAccum).backward();
+      // The device runs the backward pass (and the update) from its queue: the next micro-batch,
+      // this step's or the next step's first, is read and tokenized meanwhile.
+      if (prefetchOn && (a + 1 < opt.gradAccum || stepsDone + 1 < opt.maxSteps)) startPrefetch(views);
       cellsSeen += static_cast<int64_t>(cellsHere);
       tokensSeen += b.realTokens;
     }
@@ -773,13 +831,13 @@ struct Trainer::Impl {
       if (overlap) bucketsInBackward = opt.dist->finishOverlapped(params);
       else opt.dist->averageGradients(params, opt.gradBucketBytes);
       const auto s = opt.dist->sum({lossSum, static_cast<double>(cellsSeen), static_cast<double>(tokensSeen), cosSum,
-                                    nceSum, static_cast<double>(rowsRead), anisoSum});
+                                    nceSum, static_cast<double>(rowsReadStep), anisoSum});
       lossSum = s[0] / world;  // each rank's loss is a mean over its slice: the global mean
       cellsSeen = static_cast<int64_t>(s[1]);
       tokensSeen = static_cast<int64_t>(s[2]);
       cosSum = s[3] / world;
       nceSum = s[4] / world;
-      rowsRead = static_cast<int64_t>(s[5]);
+      rowsReadStep = static_cast<int64_t>(s[5]);
       anisoSum = s[6] / world;
     }
     if (gradHook) gradHook(params);
@@ -813,14 +871,14 @@ struct Trainer::Impl {
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     StepMetrics m;
     m.step = stepsDone;
-    m.epoch = pos.epoch;
+    m.epoch = consumed.epoch;
     m.loss = lossSum / opt.gradAccum;
     m.lr = lr;
     m.gradNorm = norm;
     m.cellsPerSecond = static_cast<double>(cellsSeen) / secs;
     m.tokensPerSecond = static_cast<double>(tokensSeen) / secs;
-    m.rowsRead = rowsRead;
-    rowsRead = 0;
+    m.rowsRead = rowsReadStep;
+    rowsReadStep = 0;
     if (overlap) {
       m.syncBucketsInBackward = bucketsInBackward;
       m.syncBuckets = opt.dist->overlappedBuckets();
@@ -981,6 +1039,7 @@ struct Trainer::Impl {
   std::exception_ptr checkpointError;
 
   ~Impl() {
+    waitForPrefetch();
     if (checkpointThread.joinable()) checkpointThread.join();  // a run that threw: finish quietly
   }
 
@@ -1057,7 +1116,7 @@ struct Trainer::Impl {
     std::vector<uint8_t> gathered(slot * static_cast<size_t>(world), 0);
     {
       uint8_t* mine = gathered.data() + slot * static_cast<size_t>(rank);
-      const int64_t p[4] = {pos.epoch, pos.group, pos.index, pos.taken};
+      const int64_t p[4] = {consumed.epoch, consumed.group, consumed.index, consumed.taken};
       std::memcpy(mine, p, sizeof p);
       std::memcpy(mine + sizeof p, cpuRng.data_ptr<uint8_t>(), nCpu);
       if (nCuda) std::memcpy(mine + sizeof p + nCpu, cudaRng.data_ptr<uint8_t>(), nCuda);
@@ -1118,7 +1177,7 @@ struct Trainer::Impl {
       if (world > 1) c.files.emplace_back("rng-ranks.pt", serialised(rows(4 * sizeof(int64_t), nCpu)));
       if (nCuda) c.files.emplace_back("rng-cuda.pt", serialised(rows(4 * sizeof(int64_t) + nCpu, nCuda)));
       std::ostringstream st;
-      st << "step " << stepsDone << "\nepoch " << pos.epoch << "\ngroup " << pos.group << "\nindex " << pos.index
+      st << "step " << stepsDone << "\nepoch " << consumed.epoch << "\ngroup " << consumed.group << "\nindex " << consumed.index
          << "\nnhead " << net->config().nHead << "\n";
       for (int r = 0; r < world && world > 1; ++r)
         st << "rank" << r << "_epoch " << position(r, 0) << "\nrank" << r << "_group " << position(r, 1) << "\nrank"
@@ -1266,6 +1325,9 @@ Trainer::Trainer(const TrainOptions& options) : d_(std::make_unique<Impl>()) {
     fail(ErrorKind::InvalidArgument, "", "--adamw fused needs --device cuda and LibTorch >= 2.1 (this is LibTorch " TORCH_VERSION
                                          "); use --adamw loop or auto");
   d.fusedAdamw = o.adamw == "fused" || (o.adamw == "auto" && kFusedBuilt && d.device.is_cuda());
+  if (o.prefetch != "auto" && o.prefetch != "on" && o.prefetch != "off")
+    fail(ErrorKind::InvalidArgument, "", "--prefetch must be auto, on or off");
+  d.prefetchOn = o.prefetch == "on" || (o.prefetch == "auto" && d.device.is_cuda());
 
   if (d.writer()) d.removeStaleTemporaries();
   fs::path latest;
@@ -1428,6 +1490,7 @@ Trainer::Trainer(const TrainOptions& options) : d_(std::make_unique<Impl>()) {
     d.pos.group = stateInt(state, mine + "group", latest);
     d.pos.index = stateInt(state, mine + "index", latest);
     if (d.world > 1) d.pos.taken = stateInt(state, mine + "taken", latest);
+    d.consumed = d.pos;
     // Metrics after the checkpoint belong to the abandoned continuation: drop them.
     if (d.writer()) {
       std::ifstream in(metrics);
@@ -1456,6 +1519,7 @@ std::string Trainer::writeCheckpoint() { return d_->writeCheckpoint(); }
 std::vector<Trainer::StreamCell> Trainer::streamCells(int64_t n) {
   std::vector<StreamCell> out;
   CellCounts c;
+  d_->waitForPrefetch();
   for (int64_t i = 0; i < n; ++i) {
     d_->nextCell(c);
     out.push_back({d_->pos.epoch, c.file, c.row});
@@ -1509,6 +1573,7 @@ TrainReport Trainer::run(const std::function<bool(const StepMetrics&)>& progress
       break;
     }
   }
+  d.waitForPrefetch();  // a stopped run's next micro-batch
   d.finishCheckpointWrite();  // the last periodic checkpoint is on disk before run() returns
   if (lastCheckpoint != d.stepsDone) rep.lastCheckpoint = d.writeCheckpoint();
   if (!rep.interrupted) {
@@ -1516,6 +1581,7 @@ TrainReport Trainer::run(const std::function<bool(const StepMetrics&)>& progress
     if (d.writer()) saveTensorDict(d.cpuStateDict(), rep.modelFile);
   }
   rep.steps = d.stepsDone;
+  rep.prefetched = d.prefetchesTaken;
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return rep;
 }

@@ -1167,6 +1167,74 @@ b.write_h5ad('%2/alt_in_x.h5ad')
     QVERIFY(uce::test::jsonNumber(uce::test::lines(tmp_.filePath("seed8/metrics.jsonl"))[0], "loss") != uce::test::jsonNumber(la[0], "loss"));
   }
 
+  // TrainOptions::prefetch: the next micro-batch read and tokenized on its own thread while the
+  // step runs. The run is the one without it, bit for bit (weights, losses, rows read, epochs,
+  // checkpoints), through group loads and an epoch boundary, with two micro-batches a step. A
+  // checkpoint saves the position of what the training took, not of what was prefetched, so a
+  // run stopped with a micro-batch prefetched resumes bitwise.
+  void prefetchGivesTheSameRunAndResumes() {
+    auto run = [&](const QString& name, const std::string& prefetch) {
+      TrainOptions o = base(tmp_.filePath(name));
+      o.maxSteps = 40;
+      o.batchSize = 8;
+      o.gradAccum = 2;
+      o.blockRows = 16;
+      o.shuffleBlocks = 3;  // a group of 48 rows loads every few micro-batches
+      o.checkpointEvery = 13;
+      o.keepCheckpoints = 5;
+      o.prefetch = prefetch;
+      o.threads = 2;
+      o.sampleSize = 64;
+      o.padLength = 128;
+      return o;
+    };
+    const TrainReport off = train(run("pf-off", "off"));
+    QCOMPARE(off.prefetched, int64_t(0));
+    // With prefetching: stopped after step 21 (the next step's first micro-batch already
+    // prefetched, then dropped), resumed to the end.
+    TrainOptions r = run("pf-on", "on");
+    const TrainReport stopped = train(r, [](const StepMetrics& m) { return m.step < 21; });
+    QVERIFY(stopped.interrupted);
+    QCOMPARE(stopped.steps, int64_t(21));
+    QCOMPARE(stopped.prefetched, int64_t(2 * 21 - 1));  // every micro-batch taken but the first
+    r.resume = true;
+    const TrainReport resumed = train(r);
+    QCOMPARE(resumed.resumedFrom, int64_t(21));
+    QCOMPARE(resumed.prefetched, int64_t(2 * 19 - 1));
+    compareWeights(tmp_.filePath("pf-off/model.torch"), tmp_.filePath("pf-on/model.torch"));
+    const auto la = uce::test::lines(tmp_.filePath("pf-off/metrics.jsonl")),
+               lb = uce::test::lines(tmp_.filePath("pf-on/metrics.jsonl"));
+    QCOMPARE(la.size(), size_t(40));
+    QCOMPARE(lb.size(), la.size());
+    for (size_t i = 0; i < la.size(); ++i)
+      for (const char* k : {"step", "epoch", "loss", "lr", "grad_norm", "rows_read", "val_loss", "val_auroc"}) {
+        if (i >= 21 && std::string(k) == "rows_read") continue;  // a resume reads its group again
+        const double x = uce::test::jsonNumber(la[i], k), y = uce::test::jsonNumber(lb[i], k);
+        QVERIFY2((std::isnan(x) && std::isnan(y)) || x == y, qPrintable(QString("line %1 %2").arg(i).arg(k)));
+      }
+    QCOMPARE(uce::test::jsonNumber(la.front(), "epoch"), 0.0);
+    QCOMPARE(uce::test::jsonNumber(la.back(), "epoch"), 1.0);  // 640 cells: past the first epoch
+    const QStringList steps = QDir(tmp_.filePath("pf-off/checkpoints")).entryList(QDir::Dirs | QDir::NoDotAndDotDot);
+    QCOMPARE(steps, QStringList({"step-0000013", "step-0000026", "step-0000039", "step-0000040"}));
+    for (const QString& st : steps)  // the saved stream positions, the RNG states
+      for (const char* f : {"state.txt", "rng.pt"})
+        QVERIFY2(uce::test::readAll(tmp_.filePath("pf-on/checkpoints/" + st + "/" + f)) ==
+                     uce::test::readAll(tmp_.filePath("pf-off/checkpoints/" + st + "/" + f)),
+                 qPrintable(st + "/" + f));
+
+    // "auto" prefetches on CUDA only; an unknown value is refused.
+    TrainOptions autoOnCpu = run("pf-auto", "auto");
+    autoOnCpu.maxSteps = 2;
+    QCOMPARE(train(autoOnCpu).prefetched, int64_t(0));
+    bool refused = false;
+    try {
+      train(run("pf-bad", "sometimes"));
+    } catch (const uce::Error& e) {
+      refused = QString(e.what()).contains("--prefetch must be auto, on or off");
+    }
+    QVERIFY(refused);
+  }
+
   // Checkpoints written on the background thread (the default) are the synchronous ones byte for
   // byte, rotate the same way and leave no temporary folder; a write that fails in the background
   // (here: the file-size limit, as a full disk would) stops the run with an error naming the file,

@@ -206,6 +206,11 @@ struct TrainOptions {
   // kernel; CUDA with LibTorch >= 2.1 only) or "auto" (fused where it can run, else the loop).
   // The same update up to float rounding; the optimizer state and checkpoints are the same.
   std::string adamw = "auto";
+  // Whether the next micro-batch's cells are read and tokenized on a thread of their own while
+  // the device runs the current one: "on", "off" or "auto" (on with --device cuda, where the host
+  // otherwise prepares each step's first micro-batch while the GPU waits; off on the CPU, whose
+  // cores run the step). The same cells, samples and weights either way.
+  std::string prefetch = "auto";
   int64_t maxSteps = 10000;
   // Control
   int64_t checkpointEvery = 500; // steps; a checkpoint is also written at the end / on a signal
@@ -292,6 +297,7 @@ struct TrainReport {
   std::string lastCheckpoint;
   StepMetrics last;
   std::string modelSummary;
+  int64_t prefetched = 0;        // micro-batches the training took ready-made (TrainOptions::prefetch)
 };
 
 struct Validation {
