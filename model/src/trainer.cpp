@@ -215,6 +215,16 @@ Key adamStateKey(const torch::Tensor& p) {
   }
 }
 
+// torch::save into a sink (a file being written, or memory), without a stream's extra copy.
+template <typename Value>
+void torchSaveTo(const Value& value, const uce::ByteSink& write) {
+  const std::function<size_t(const void*, size_t)> sink = [&write](const void* data, size_t n) {
+    write(data, n);
+    return n;
+  };
+  torch::save(value, sink);
+}
+
 // A copy of an AdamW optimizer with its state on the host, apart from the training: what a
 // background checkpoint serialises (optimizer.pt) while the next steps change the original.
 // LibTorch saves each parameter's state under a name and restores it by the parameter's
@@ -1066,13 +1076,8 @@ struct Trainer::Impl {
       fs::create_directories(tmp);
       saveTensorDict(c.model, (tmp / "model.torch").string());  // streamed: the table is 3 GB at full scale
       if (c.optimizer)
-        writeFileAtomic((tmp / "optimizer.pt").string(), [&c](const uce::ByteSink& write) {
-          const std::function<size_t(const void*, size_t)> sink = [&write](const void* data, size_t n) {
-            write(data, n);
-            return n;
-          };
-          torch::save(*c.optimizer, sink);
-        });
+        writeFileAtomic((tmp / "optimizer.pt").string(),
+                        [&c](const uce::ByteSink& write) { torchSaveTo(*c.optimizer, write); });
       for (const auto& f : c.files) writeFileAtomic((tmp / f.first).string(), f.second);
       removeOrFail(c.dst);
       fs::rename(tmp, c.dst);
@@ -1141,13 +1146,9 @@ struct Trainer::Impl {
     c.keep = static_cast<size_t>(std::max(1, opt.keepCheckpoints));
     try {
       fs::create_directories(c.root);
-      auto serialised = [](const auto& value) {  // torch::save into memory, without a stream's second copy
+      auto serialised = [](const auto& value) {  // torch::save into memory
         std::string bytes;
-        const std::function<size_t(const void*, size_t)> append = [&bytes](const void* data, size_t n) {
-          bytes.append(static_cast<const char*>(data), n);
-          return n;
-        };
-        torch::save(value, append);
+        torchSaveTo(value, [&bytes](const void* data, size_t n) { bytes.append(static_cast<const char*>(data), n); });
         return bytes;
       };
       // model.torch is a whole release-layout file, as OUT/model.torch: the embedder and the
