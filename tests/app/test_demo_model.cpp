@@ -85,8 +85,12 @@ class TestDemoModel : public QObject {
     // (s + 1) / 2 >= 0.75 is a silhouette of +0.5: types in separate clouds on the map.
     QVERIFY2(typeT >= 0.75, qPrintable(QString::number(typeT)));
     QVERIFY2(typeR <= 0.6, qPrintable(QString::number(typeR)));
-    // Donors within a type stay mixed (1 = fully mixed).
+    // Donors within a type stay mixed (1 = fully mixed), and better than by the random network,
+    // whose embeddings are mostly sentence-sampling noise. One init on the demo atlas (session 22:
+    // 0.867 / 0.846 heart, 0.885 / 0.859 lung; session 8's model, without views, fails it with
+    // 0.836 and 0.838); bench/demo_model_bar.sh scores the bar over seeds and five inits.
     QVERIFY2(batchT >= 0.8, qPrintable(QString::number(batchT)));
+    QVERIFY2(batchT > batchR, qPrintable(QString("batch ASW %1, random init %2").arg(batchT).arg(batchR)));
   }
 };
 
