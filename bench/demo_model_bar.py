@@ -12,6 +12,10 @@ import sys
 import numpy as np
 
 
+def sd(x):
+    return float(x.std(ddof=1)) if len(x) > 1 else 0.0
+
+
 def load(outdir, label, seeds):
     return [json.load(open(f"{outdir}/{label}_s{s}.json"))["datasets"] for s in seeds]
 
@@ -41,7 +45,6 @@ def main():
         batch_ok = bool(m_batch.mean() > r_mean)
         met = met and type_ok and batch_ok
         beaten = int((m_batch.mean() > init_batch).sum())
-        sd = lambda x: float(x.std(ddof=1)) if len(x) > 1 else 0.0
         print(f"{ds} ({runs[0][ds]['cells']} cells)")
         print(f"  model        cell-type ASW {m_type.mean():+.3f} ({sd(m_type):.3f})   batch ASW {m_batch.mean():.3f} ({sd(m_batch):.3f})"
               + (f"   same condition {m_cond.mean():.3f}" if m_cond is not None else ""))
